@@ -1,0 +1,53 @@
+//! Where runs are kept: the [`Backend`] trait and its built-in implementations.
+
+mod memory;
+mod mysql;
+mod postgres;
+mod sqlite;
+mod url;
+
+pub use memory::MemoryBackend;
+pub use mysql::MySqlBackend;
+pub use postgres::PostgresBackend;
+pub use sqlite::{SqliteBackend, DEFAULT_SQLITE_PATH};
+pub use url::open;
+
+use crate::error::Result;
+use crate::model::{PipelineRun, TaskStatus};
+use std::sync::Arc;
+
+/// The four operations of dremioframe's `BaseBackend`. Implementations must be
+/// safe to call from every worker thread of a run at once.
+pub trait Backend: Send + Sync {
+    /// Inserts or replaces the whole run record. Its `tasks` map becomes the
+    /// run's task statuses, replacing any earlier `update_task_status`.
+    fn save_run(&self, run: &PipelineRun) -> Result<()>;
+
+    /// The run with this id, or `None`.
+    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>>;
+
+    /// Sets one task's status, atomically. A run that was never saved is a
+    /// `NotFound` error.
+    fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()>;
+
+    /// Up to `limit` runs, newest `start_time` first, of one pipeline or of all.
+    fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>>;
+}
+
+/// A shared, reference-counted backend, as pipelines hold them.
+pub type BackendRef = Arc<dyn Backend>;
+
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn save_run(&self, run: &PipelineRun) -> Result<()> {
+        (**self).save_run(run)
+    }
+    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
+        (**self).get_run(run_id)
+    }
+    fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
+        (**self).update_task_status(run_id, task_name, status)
+    }
+    fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        (**self).list_runs(pipeline_name, limit)
+    }
+}

@@ -1,0 +1,34 @@
+//! MySQL / MariaDB backend (issue 4). Skeleton: the signature the C API relies on.
+
+use super::Backend;
+use crate::error::{Error, Result};
+use crate::model::{PipelineRun, TaskStatus};
+
+/// Runs kept in a MySQL or MariaDB table in dremioframe's layout.
+pub struct MySqlBackend {
+    _private: (),
+}
+
+impl MySqlBackend {
+    /// Connects with a `mysql://` URL (else the `DREMIOFRAME_MYSQL_*` variables) and uses `table`
+    /// (else `dremioframe_runs`).
+    pub fn connect(url: Option<&str>, table: Option<&str>) -> Result<Self> {
+        let _ = (url, table);
+        Err(Error::config("mysql backend: not implemented yet"))
+    }
+}
+
+impl Backend for MySqlBackend {
+    fn save_run(&self, _run: &PipelineRun) -> Result<()> {
+        unimplemented!()
+    }
+    fn get_run(&self, _run_id: &str) -> Result<Option<PipelineRun>> {
+        unimplemented!()
+    }
+    fn update_task_status(&self, _run_id: &str, _task: &str, _s: TaskStatus) -> Result<()> {
+        unimplemented!()
+    }
+    fn list_runs(&self, _p: Option<&str>, _limit: u32) -> Result<Vec<PipelineRun>> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,269 @@
+//! SQLite backend in dremioframe's layout (table `runs`), plus a table of our
+//! own holding live per-task state so that a status update costs the same at
+//! any run size (see DESIGN.md §2).
+
+use super::Backend;
+use crate::error::{Error, Result};
+use crate::model::{parse_tasks_json, PipelineRun, RunStatus, TaskStatus};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The file dremioframe's `SQLiteBackend` uses when none is named.
+pub const DEFAULT_SQLITE_PATH: &str = "dremioframe_orchestration.db";
+
+/// How long a writer waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    pipeline_name TEXT,
+    start_time REAL,
+    end_time REAL,
+    status TEXT,
+    tasks TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_runs_start_time ON runs (start_time DESC);
+CREATE INDEX IF NOT EXISTS idx_runs_pipeline_start_time ON runs (pipeline_name, start_time DESC);
+CREATE TABLE IF NOT EXISTS dorch_task_state (
+    run_id TEXT NOT NULL,
+    task_name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (run_id, task_name)
+) WITHOUT ROWID;
+";
+
+const SELECT_RUN: &str =
+    "SELECT run_id, pipeline_name, start_time, end_time, status, tasks FROM runs";
+
+/// Runs kept in one SQLite file, readable and writable by dremioframe too.
+///
+/// The file is opened in WAL mode with `synchronous=NORMAL`: every status
+/// change is a committed transaction that other processes see at once and
+/// that survives a crash of this process; only an OS crash or power loss can
+/// drop the last few commits. Several processes may write one file at once.
+pub struct SqliteBackend {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::backend(format!("sqlite: {what}: {e}"))
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file at `path`. An existing
+    /// dremioframe file is used as it is; our indexes and live-state table
+    /// are added beside its `runs` table.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if path.as_os_str().is_empty() {
+            return Err(Error::invalid("sqlite: the database path is empty"));
+        }
+        let what = format!("open {}", path.display());
+        let conn = Connection::open(&path).map_err(sql_err(&what))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_err(&what))?;
+        // Switching to WAL needs a moment of exclusive access, which the busy
+        // handler does not always cover when many processes open a new file.
+        let mut attempt = 0;
+        loop {
+            let r = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+                .and_then(|_| conn.execute_batch("PRAGMA synchronous=NORMAL;"))
+                .and_then(|_| conn.execute_batch(SCHEMA));
+            match r {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && attempt < 200 => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(sql_err(&what)(e)),
+            }
+        }
+        Ok(SqliteBackend {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// Opens dremioframe's default file, `dremioframe_orchestration.db`, in
+    /// the current directory.
+    pub fn open_default() -> Result<Self> {
+        Self::open(DEFAULT_SQLITE_PATH)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // rusqlite leaves the connection usable after a panic in a caller;
+        // an open transaction is rolled back when its guard drops.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
+    Ok(RawRun {
+        run_id: row.get(0)?,
+        pipeline_name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        start_time: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+        end_time: row.get(3)?,
+        status: row.get(4)?,
+        tasks: row.get(5)?,
+    })
+}
+
+/// A `runs` row before its strings are checked.
+struct RawRun {
+    run_id: String,
+    pipeline_name: String,
+    start_time: f64,
+    end_time: Option<f64>,
+    status: Option<String>,
+    tasks: Option<String>,
+}
+
+impl RawRun {
+    fn into_run(self, live: Vec<(String, String)>) -> Result<PipelineRun> {
+        let ctx = |e: Error| e.context(format!("sqlite: run {:?}", self.run_id));
+        let status = self
+            .status
+            .as_deref()
+            .ok_or_else(|| Error::backend("status is NULL"))
+            .and_then(|s| {
+                s.parse::<RunStatus>()
+                    .map_err(|e| Error::backend(e.message()))
+            })
+            .map_err(ctx)?;
+        let mut tasks: BTreeMap<String, TaskStatus> =
+            parse_tasks_json(self.tasks.as_deref()).map_err(ctx)?;
+        for (name, s) in live {
+            let st = s
+                .parse::<TaskStatus>()
+                .map_err(|e| ctx(Error::backend(e.message())))?;
+            tasks.insert(name, st);
+        }
+        Ok(PipelineRun {
+            pipeline_name: self.pipeline_name,
+            run_id: self.run_id,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            status,
+            tasks,
+        })
+    }
+}
+
+fn live_rows(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st =
+        conn.prepare_cached("SELECT task_name, status FROM dorch_task_state WHERE run_id = ?1")?;
+    let rows = st.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+impl Backend for SqliteBackend {
+    fn save_run(&self, run: &PipelineRun) -> Result<()> {
+        let mut conn = self.lock();
+        let err = sql_err("save_run");
+        // IMMEDIATE takes the write lock up front, so the busy handler (not a
+        // failed lock upgrade) deals with other writers.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        tx.prepare_cached(
+            "INSERT INTO runs (run_id, pipeline_name, start_time, end_time, status, tasks)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id) DO UPDATE SET pipeline_name = excluded.pipeline_name,
+               start_time = excluded.start_time, end_time = excluded.end_time,
+               status = excluded.status, tasks = excluded.tasks",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                run.run_id,
+                run.pipeline_name,
+                run.start_time,
+                run.end_time,
+                run.status.as_str(),
+                run.tasks_json()
+            ])
+        })
+        .map_err(&err)?;
+        // The record just written is the whole truth about this run's tasks.
+        tx.prepare_cached("DELETE FROM dorch_task_state WHERE run_id = ?1")
+            .and_then(|mut st| st.execute([&run.run_id]))
+            .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
+        let mut conn = self.lock();
+        let err = sql_err("get_run");
+        let tx = conn.transaction().map_err(&err)?;
+        let raw = tx
+            .prepare_cached(&format!("{SELECT_RUN} WHERE run_id = ?1"))
+            .and_then(|mut st| st.query_row([run_id], row_to_run).optional())
+            .map_err(&err)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let live = live_rows(&tx, run_id).map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        raw.into_run(live).map(Some)
+    }
+
+    fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
+        let conn = self.lock();
+        // One statement, so one atomic autocommit transaction; the EXISTS
+        // guard keeps rows for unknown runs out without a second round trip.
+        let n = conn
+            .prepare_cached(
+                "INSERT INTO dorch_task_state (run_id, task_name, status)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status",
+            )
+            .and_then(|mut st| st.execute(params![run_id, task_name, status.as_str()]))
+            .map_err(sql_err("update_task_status"))?;
+        if n == 0 {
+            return Err(Error::not_found(format!(
+                "sqlite: update_task_status: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        let mut conn = self.lock();
+        let err = sql_err("list_runs");
+        let tx = conn.transaction().map_err(&err)?;
+        let raws: Vec<RawRun> = match pipeline_name {
+            Some(p) => tx
+                .prepare_cached(&format!(
+                    "{SELECT_RUN} WHERE pipeline_name = ?1 ORDER BY start_time DESC LIMIT ?2"
+                ))
+                .and_then(|mut st| st.query_map(params![p, limit], row_to_run)?.collect()),
+            None => tx
+                .prepare_cached(&format!("{SELECT_RUN} ORDER BY start_time DESC LIMIT ?1"))
+                .and_then(|mut st| st.query_map(params![limit], row_to_run)?.collect()),
+        }
+        .map_err(&err)?;
+        let mut with_live = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let live = live_rows(&tx, &raw.run_id).map_err(&err)?;
+            with_live.push((raw, live));
+        }
+        tx.commit().map_err(&err)?;
+        with_live
+            .into_iter()
+            .map(|(raw, live)| raw.into_run(live))
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! The C API (DESIGN.md §3).

@@ -1,0 +1,32 @@
+//! dremioorch: an embeddable pipeline orchestrator.
+//!
+//! Build a [`Pipeline`] of [`Task`]s, run it, and keep the run history in a
+//! [`Backend`] (in memory, SQLite, PostgreSQL, MySQL, or your own). The
+//! history uses dremioframe's table layout, so both can read each other's runs.
+//!
+//! ```
+//! use dremioorch::{Pipeline, Task, RunStatus};
+//! let mut p = Pipeline::new("etl")?;
+//! p.add_task(Task::new("extract", |ctx| { ctx.set_output(b"42".to_vec()); Ok(()) }))?;
+//! p.add_task(Task::new("load", |ctx| {
+//!     assert_eq!(ctx.get("extract"), Some(&b"42"[..]));
+//!     Ok(())
+//! }))?;
+//! p.add_dependency("extract", "load")?;
+//! let result = p.run()?;
+//! assert_eq!(result.status(), RunStatus::Success);
+//! # Ok::<(), dremioorch::Error>(())
+//! ```
+
+pub mod backend;
+mod error;
+pub mod ffi;
+mod model;
+mod pipeline;
+
+pub use backend::{
+    Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use model::{now_seconds, parse_tasks_json, PipelineRun, RunStatus, TaskStatus, TriggerRule};
+pub use pipeline::{Pipeline, RunResult, Task, TaskContext, TaskError, TaskFn};

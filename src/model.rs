@@ -1,0 +1,217 @@
+//! The run record shared with dremioframe and the status enums, with their
+//! stored string forms.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The string stored in the history tables.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(Error::invalid(format!(
+                        concat!("unknown ", $what, " {:?} (expected one of: {})"),
+                        other,
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Status of a whole run.
+    RunStatus, "run status" {
+        Running = "RUNNING",
+        Success = "SUCCESS",
+        Failed = "FAILED",
+    }
+);
+
+string_enum!(
+    /// Status of one task within a run.
+    TaskStatus, "task status" {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Success = "SUCCESS",
+        Failed = "FAILED",
+        Skipped = "SKIPPED",
+    }
+);
+
+string_enum!(
+    /// When a task with upstream tasks runs, decided once all of them are done.
+    TriggerRule, "trigger rule" {
+        /// Run if every upstream task succeeded (the default).
+        AllSuccess = "all_success",
+        /// Run if at least one upstream task failed.
+        OneFailed = "one_failed",
+        /// Run whatever the upstream statuses.
+        AllDone = "all_done",
+    }
+);
+
+impl Default for TriggerRule {
+    fn default() -> Self {
+        TriggerRule::AllSuccess
+    }
+}
+
+impl TaskStatus {
+    /// SUCCESS, FAILED or SKIPPED: the task will not change again in this run.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Success | TaskStatus::Failed | TaskStatus::Skipped
+        )
+    }
+}
+
+/// One run of a pipeline, as every backend stores it (dremioframe's `PipelineRun`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineRun {
+    pub pipeline_name: String,
+    pub run_id: String,
+    /// Seconds since the Unix epoch.
+    pub start_time: f64,
+    /// Seconds since the Unix epoch; `None` while the run is going on.
+    pub end_time: Option<f64>,
+    pub status: RunStatus,
+    /// Task name -> status.
+    pub tasks: BTreeMap<String, TaskStatus>,
+}
+
+impl PipelineRun {
+    /// The `tasks` column's JSON text: `{"name": "STATUS", ...}`.
+    pub fn tasks_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .tasks
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// Parses a stored `tasks` column. NULL or empty text is an empty map, as
+/// dremioframe writes `"{}"` or nothing for a run without tasks.
+pub fn parse_tasks_json(text: Option<&str>) -> Result<BTreeMap<String, TaskStatus>> {
+    let text = match text.map(str::trim) {
+        None | Some("") | Some("null") => return Ok(BTreeMap::new()),
+        Some(t) => t,
+    };
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::backend(format!("stored tasks column is not valid JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| {
+        Error::backend(format!(
+            "stored tasks column is not a JSON object: {}",
+            truncate(text, 80)
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for (name, status) in obj {
+        let s = status.as_str().ok_or_else(|| {
+            Error::backend(format!(
+                "stored status of task {name:?} is not a string: {status}"
+            ))
+        })?;
+        let st = s
+            .parse::<TaskStatus>()
+            .map_err(|e| Error::backend(format!("task {name:?}: {e}")))?;
+        out.insert(name.clone(), st);
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Seconds since the Unix epoch, as dremioframe's `time.time()`.
+pub fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_strings() {
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>().unwrap(), *s);
+        }
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), *s);
+        }
+        for r in TriggerRule::ALL {
+            assert_eq!(r.as_str().parse::<TriggerRule>().unwrap(), *r);
+        }
+    }
+
+    #[test]
+    fn unknown_strings_are_errors_naming_the_value() {
+        let e = "DONE".parse::<TaskStatus>().unwrap_err();
+        assert!(e.message().contains("\"DONE\""), "{e}");
+        let e = "success".parse::<RunStatus>().unwrap_err();
+        assert!(e.message().contains("\"success\""), "{e}");
+        let e = parse_tasks_json(Some(r#"{"a": "WEIRD"}"#)).unwrap_err();
+        assert!(
+            e.message().contains("WEIRD") && e.message().contains("\"a\""),
+            "{e}"
+        );
+        assert!(parse_tasks_json(Some("[1]")).is_err());
+        assert!(parse_tasks_json(Some("{")).is_err());
+    }
+
+    #[test]
+    fn tasks_json_round_trips() {
+        let mut run = PipelineRun {
+            pipeline_name: "p".into(),
+            run_id: "r".into(),
+            start_time: 1.0,
+            end_time: None,
+            status: RunStatus::Running,
+            tasks: BTreeMap::new(),
+        };
+        run.tasks.insert("a \"quoted\"".into(), TaskStatus::Pending);
+        run.tasks.insert("b".into(), TaskStatus::Skipped);
+        assert_eq!(
+            parse_tasks_json(Some(&run.tasks_json())).unwrap(),
+            run.tasks
+        );
+        assert!(parse_tasks_json(None).unwrap().is_empty());
+        assert!(parse_tasks_json(Some("{}")).unwrap().is_empty());
+    }
+}

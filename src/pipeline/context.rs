@@ -1,0 +1,66 @@
+//! What a running task sees: its identity, its attempt, and the context.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Read-only state a run shares with all of its tasks.
+pub(crate) struct SharedContext<'a> {
+    pub(crate) run_id: &'a str,
+    pub(crate) index: &'a HashMap<String, usize>,
+    /// One slot per task, filled once when the task succeeds with an output.
+    pub(crate) outputs: &'a [OnceLock<Vec<u8>>],
+    pub(crate) initial: &'a HashMap<String, Vec<u8>>,
+}
+
+/// Handed to a task callback for one attempt.
+pub struct TaskContext<'a> {
+    pub(crate) shared: &'a SharedContext<'a>,
+    pub(crate) task_name: &'a str,
+    pub(crate) attempt: u32,
+    pub(crate) output: Option<Vec<u8>>,
+    pub(crate) error: Option<String>,
+}
+
+impl<'a> TaskContext<'a> {
+    pub fn run_id(&self) -> &str {
+        self.shared.run_id
+    }
+
+    pub fn task_name(&self) -> &str {
+        self.task_name
+    }
+
+    /// 1 for the first attempt, 2 for the first retry, and so on.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The output of the finished task named `key`, else the initial context
+    /// entry `key`. A task's output shadows an initial entry of the same name,
+    /// as in dremioframe, where results are written into the context dict.
+    /// Only tasks upstream of this one are certain to have finished.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.shared
+            .index
+            .get(key)
+            .and_then(|&i| self.shared.outputs[i].get())
+            .or_else(|| self.shared.initial.get(key))
+            .map(Vec::as_slice)
+    }
+
+    /// Sets this attempt's output; kept only if the attempt succeeds.
+    pub fn set_output(&mut self, data: impl Into<Vec<u8>>) {
+        self.output = Some(data.into());
+    }
+
+    /// Records why this attempt failed, for callers (such as C callbacks)
+    /// that report failure through a return code rather than an error value.
+    pub fn set_error(&mut self, message: impl Into<String>) {
+        self.error = Some(message.into());
+    }
+
+    /// The message given to [`TaskContext::set_error`], if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}

@@ -1,0 +1,174 @@
+//! Pipelines: building the DAG of tasks and running it.
+
+mod context;
+mod dag;
+mod executor;
+mod result;
+mod task;
+
+pub use context::TaskContext;
+pub use result::RunResult;
+pub use task::{Task, TaskError, TaskFn};
+
+use crate::backend::{BackendRef, MemoryBackend};
+use crate::error::{Error, ErrorKind, Result};
+use dag::Dag;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A named DAG of tasks, the backend its runs are recorded in, and the
+/// initial context every run starts with.
+pub struct Pipeline {
+    name: String,
+    tasks: Vec<Task>,
+    index: HashMap<String, usize>,
+    dag: Dag,
+    max_workers: usize,
+    backend: BackendRef,
+    context: HashMap<String, Vec<u8>>,
+}
+
+impl Pipeline {
+    /// A pipeline recording its runs in a fresh [`MemoryBackend`].
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        Self::with_backend(name, Arc::new(MemoryBackend::new()))
+    }
+
+    /// A pipeline recording its runs in `backend`.
+    pub fn with_backend(name: impl Into<String>, backend: BackendRef) -> Result<Self> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(Error::invalid("pipeline name is empty"));
+        }
+        Ok(Pipeline {
+            name,
+            tasks: Vec::new(),
+            index: HashMap::new(),
+            dag: Dag::default(),
+            max_workers: 1,
+            backend,
+            context: HashMap::new(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn backend(&self) -> &BackendRef {
+        &self.backend
+    }
+
+    pub fn max_workers(&self) -> usize {
+        self.max_workers
+    }
+
+    /// Task names, in the order they were added.
+    pub fn task_names(&self) -> impl Iterator<Item = &str> {
+        self.tasks.iter().map(|t| t.name.as_str())
+    }
+
+    /// Runs at most `n` tasks at once (default 1). Zero is an error.
+    pub fn set_max_workers(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::invalid("max_workers must be at least 1"));
+        }
+        self.max_workers = n;
+        Ok(())
+    }
+
+    /// Adds a task. An empty or already-used name is an error.
+    pub fn add_task(&mut self, task: Task) -> Result<()> {
+        if task.name.is_empty() {
+            return Err(Error::invalid("task name is empty"));
+        }
+        if self.index.contains_key(&task.name) {
+            return Err(Error::new(
+                ErrorKind::Duplicate,
+                format!(
+                    "pipeline {:?} already has a task named {:?}",
+                    self.name, task.name
+                ),
+            ));
+        }
+        self.index.insert(task.name.clone(), self.tasks.len());
+        self.tasks.push(task);
+        self.dag.add_node();
+        Ok(())
+    }
+
+    /// Makes `downstream` wait for `upstream`. Both must be tasks of this
+    /// pipeline. Cycles are reported when the pipeline is validated or run.
+    pub fn add_dependency(&mut self, upstream: &str, downstream: &str) -> Result<()> {
+        let up = self.task_index(upstream)?;
+        let down = self.task_index(downstream)?;
+        self.dag.add_edge(up, down);
+        Ok(())
+    }
+
+    /// Sets an initial context entry that every run's tasks can read.
+    pub fn set_context(&mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Result<()> {
+        let key = key.into();
+        if key.is_empty() {
+            return Err(Error::invalid("context key is empty"));
+        }
+        self.context.insert(key, value.into());
+        Ok(())
+    }
+
+    /// Checks the graph: a cycle is an error naming the tasks on it.
+    pub fn validate(&self) -> Result<()> {
+        let names: Vec<&str> = self.task_names().collect();
+        self.dag.check_acyclic(&names)
+    }
+
+    /// Runs every task to its end and records the run in the backend.
+    ///
+    /// `Ok` holds the result whether the run ended SUCCESS or FAILED; `Err`
+    /// means the run could not start (a cycle, the backend refused the first
+    /// save) or the backend failed during the run, which then stops starting
+    /// tasks and says in the error what the history lacks.
+    pub fn run(&self) -> Result<RunResult> {
+        self.validate()?;
+        executor::execute(self)
+    }
+
+    /// A Mermaid `graph TD` of the pipeline. Node ids are generated, and
+    /// names are quoted labels with Mermaid's entity escapes, so any name is safe.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("graph TD\n");
+        for (i, t) in self.tasks.iter().enumerate() {
+            out.push_str(&format!("    t{i}[\"{}\"]\n", mermaid_label(&t.name)));
+        }
+        for (i, downs) in self.dag.downstream.iter().enumerate() {
+            for d in downs {
+                out.push_str(&format!("    t{i} --> t{d}\n"));
+            }
+        }
+        out
+    }
+
+    fn task_index(&self, name: &str) -> Result<usize> {
+        self.index.get(name).copied().ok_or_else(|| {
+            Error::not_found(format!(
+                "pipeline {:?} has no task named {name:?}",
+                self.name
+            ))
+        })
+    }
+}
+
+fn mermaid_label(name: &str) -> String {
+    let mut s = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '"' => s.push_str("#quot;"),
+            '#' => s.push_str("#35;"),
+            '<' => s.push_str("#lt;"),
+            '>' => s.push_str("#gt;"),
+            '\n' | '\r' | '\t' => s.push(' '),
+            c => s.push(c),
+        }
+    }
+    s
+}

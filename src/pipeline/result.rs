@@ -1,0 +1,50 @@
+//! What a run returns to its caller.
+
+use crate::model::{PipelineRun, RunStatus, TaskStatus};
+use std::collections::{BTreeMap, HashMap};
+
+/// The outcome of one run: statuses, outputs and error messages by task.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub(crate) run: PipelineRun,
+    pub(crate) outputs: HashMap<String, Vec<u8>>,
+    pub(crate) errors: HashMap<String, String>,
+}
+
+impl RunResult {
+    pub fn run_id(&self) -> &str {
+        &self.run.run_id
+    }
+    pub fn pipeline_name(&self) -> &str {
+        &self.run.pipeline_name
+    }
+    pub fn status(&self) -> RunStatus {
+        self.run.status
+    }
+    pub fn start_time(&self) -> f64 {
+        self.run.start_time
+    }
+    pub fn end_time(&self) -> Option<f64> {
+        self.run.end_time
+    }
+    /// Status of the task named `task`, `None` if the pipeline has no such task.
+    pub fn task_status(&self, task: &str) -> Option<TaskStatus> {
+        self.run.tasks.get(task).copied()
+    }
+    /// Every task's final status, by name.
+    pub fn tasks(&self) -> &BTreeMap<String, TaskStatus> {
+        &self.run.tasks
+    }
+    /// The output a successful task produced, if it produced one.
+    pub fn output(&self, task: &str) -> Option<&[u8]> {
+        self.outputs.get(task).map(Vec::as_slice)
+    }
+    /// Why a FAILED task failed (its last attempt's error or panic message).
+    pub fn error(&self, task: &str) -> Option<&str> {
+        self.errors.get(task).map(String::as_str)
+    }
+    /// The record the backend was given at the end of the run.
+    pub fn as_run(&self) -> &PipelineRun {
+        &self.run
+    }
+}

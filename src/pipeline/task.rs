@@ -1,0 +1,72 @@
+//! A task: a named callback and the options that govern how it runs.
+
+use super::context::TaskContext;
+use crate::model::TriggerRule;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a task callback returns on failure: any error, or a plain message.
+pub type TaskError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The callback type. Called once per attempt, possibly on a worker thread.
+pub type TaskFn = dyn Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send + Sync;
+
+/// A named unit of work with its retry and trigger options.
+#[derive(Clone)]
+pub struct Task {
+    pub(crate) name: String,
+    pub(crate) func: Arc<TaskFn>,
+    pub(crate) retries: u32,
+    pub(crate) retry_delay: Duration,
+    pub(crate) trigger_rule: TriggerRule,
+}
+
+impl Task {
+    /// A task running `func`. It may call `ctx.set_output(..)` and read
+    /// upstream outputs with `ctx.get(..)`; an `Err` or a panic fails the attempt.
+    pub fn new<F>(name: impl Into<String>, func: F) -> Self
+    where
+        F: Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send + Sync + 'static,
+    {
+        Task {
+            name: name.into(),
+            func: Arc::new(func),
+            retries: 0,
+            retry_delay: Duration::ZERO,
+            trigger_rule: TriggerRule::AllSuccess,
+        }
+    }
+
+    /// Extra attempts after the first failure (default 0).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// Wait between attempts (default none).
+    pub fn retry_delay(mut self, d: Duration) -> Self {
+        self.retry_delay = d;
+        self
+    }
+
+    /// When the task runs, given its upstream statuses (default `all_success`).
+    pub fn trigger_rule(mut self, rule: TriggerRule) -> Self {
+        self.trigger_rule = rule;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.name)
+            .field("retries", &self.retries)
+            .field("retry_delay", &self.retry_delay)
+            .field("trigger_rule", &self.trigger_rule)
+            .finish_non_exhaustive()
+    }
+}
