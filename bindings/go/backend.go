@@ -1,0 +1,273 @@
+package dremioorch
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"runtime/cgo"
+	"sync"
+)
+
+// Backend is where runs are kept: one of the built-in backends or a Store
+// written in Go. It is safe for concurrent use. A Pipeline keeps its own
+// reference, so a Backend may be closed while pipelines still use it.
+type Backend struct {
+	mu  sync.RWMutex
+	ptr *C.DorchBackend
+}
+
+func newBackend(ptr *C.DorchBackend) *Backend {
+	b := &Backend{ptr: ptr}
+	runtime.SetFinalizer(b, (*Backend).Close)
+	return b
+}
+
+// Close releases this reference to the backend. Calling it again does nothing.
+func (b *Backend) Close() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	ptr := b.ptr
+	b.ptr = nil
+	b.mu.Unlock()
+	if ptr != nil {
+		runtime.SetFinalizer(b, nil)
+		C.dorch_backend_free(ptr)
+	}
+	return nil
+}
+
+// NewMemoryBackend returns a backend keeping runs in memory.
+func NewMemoryBackend() (*Backend, error) {
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("NewMemoryBackend", C.dg_backend_memory(&out, &msg), msg); err != nil {
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// OpenSQLite opens (creating if needed) a SQLite history file, in
+// dremioframe's layout.
+func OpenSQLite(path string) (*Backend, error) {
+	cpath := cstring(path)
+	defer cfree(cpath)
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("OpenSQLite", C.dg_backend_sqlite(cpath, &out, &msg), msg); err != nil {
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// OpenPostgres connects to PostgreSQL. An empty dsn means the environment
+// variable DREMIOFRAME_PG_DSN; an empty table means "dremioframe_runs".
+func OpenPostgres(dsn, table string) (*Backend, error) {
+	cdsn, ctable := cstringOrNull(dsn), cstringOrNull(table)
+	defer cfree(cdsn)
+	defer cfree(ctable)
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("OpenPostgres", C.dg_backend_postgres(cdsn, ctable, &out, &msg), msg); err != nil {
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// OpenMySQL connects to MySQL or MariaDB with a mysql://user:pass@host:port/db
+// URL. An empty url means the DREMIOFRAME_MYSQL_* environment variables; an
+// empty table means "dremioframe_runs".
+func OpenMySQL(url, table string) (*Backend, error) {
+	curl, ctable := cstringOrNull(url), cstringOrNull(table)
+	defer cfree(curl)
+	defer cfree(ctable)
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("OpenMySQL", C.dg_backend_mysql(curl, ctable, &out, &msg), msg); err != nil {
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// Open opens any built-in backend from a URL: "memory:",
+// "sqlite:///absolute/path.db", "sqlite://relative.db", "postgresql://..."
+// (or "postgres://..."), "mysql://user:pass@host:port/db".
+func Open(url string) (*Backend, error) {
+	curl := cstring(url)
+	defer cfree(curl)
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("Open", C.dg_backend_open(curl, &out, &msg), msg); err != nil {
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// Store is a backend written in Go: the four operations of dremioframe's
+// backends. NewCustomBackend turns any Store into a Backend.
+//
+// A returned error fails the operation: its message reaches the caller, and
+// its code is the Code of an *Error in its chain, else CodeBackend. A panic
+// is caught and reported the same way. During a run a failed operation stops
+// the run with an ErrBackend error.
+type Store interface {
+	// SaveRun inserts or replaces the whole run record. It is called when a
+	// run starts (RUNNING, every task PENDING) and when it ends. The store
+	// may keep run.
+	SaveRun(run *PipelineRun) error
+	// GetRun returns the run with this id; (nil, nil) or an error matching
+	// ErrNotFound when there is none.
+	GetRun(runID string) (*PipelineRun, error)
+	// UpdateTaskStatus sets one task's status, on every task state change.
+	UpdateTaskStatus(runID, taskName string, status TaskStatus) error
+	// ListRuns returns up to limit runs, newest StartTime first, of the
+	// pipeline named pipelineName, or of all pipelines when it is "".
+	ListRuns(pipelineName string, limit int) ([]PipelineRun, error)
+}
+
+type customState struct{ store Store }
+
+// CustomOption configures NewCustomBackend.
+type CustomOption func(*customConfig)
+
+type customConfig struct{ threadSafe bool }
+
+// ThreadSafe declares that the Store's methods may be called concurrently.
+// Without it the library never calls two of them at once.
+func ThreadSafe() CustomOption { return func(c *customConfig) { c.threadSafe = true } }
+
+// NewCustomBackend makes a Backend of a Store written in Go. The library
+// calls the Store, from worker threads, during runs and for the Backend's
+// own methods, until the last reference to the backend (this Backend and
+// the pipelines using it) is released.
+func NewCustomBackend(store Store, opts ...CustomOption) (*Backend, error) {
+	if store == nil {
+		return nil, &Error{Code: CodeInvalidArgument, Op: "NewCustomBackend", Message: "store is nil"}
+	}
+	var cfg customConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := cgo.NewHandle(&customState{store: store})
+	ts := C.int(0)
+	if cfg.threadSafe {
+		ts = 1
+	}
+	var out *C.DorchBackend
+	var msg *C.char
+	if err := cerr("NewCustomBackend", C.dg_backend_custom(C.uintptr_t(h), ts, &out, &msg), msg); err != nil {
+		releaseHandle(h)
+		return nil, err
+	}
+	return newBackend(out), nil
+}
+
+// use runs f with the live C pointer, or fails with ErrClosed.
+func (b *Backend) use(op string, f func(*C.DorchBackend) error) error {
+	if b == nil {
+		return errClosed(op)
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.ptr == nil {
+		return errClosed(op)
+	}
+	err := f(b.ptr)
+	runtime.KeepAlive(b)
+	return err
+}
+
+// SaveRun writes a whole run record (an upsert).
+func (b *Backend) SaveRun(run *PipelineRun) error {
+	const op = "Backend.SaveRun"
+	ri, err := runToC(op, run)
+	if err != nil {
+		return err
+	}
+	defer freeCRun(ri)
+	return b.use(op, func(p *C.DorchBackend) error {
+		var msg *C.char
+		return cerr(op, C.dg_backend_save_run(p, ri, &msg), msg)
+	})
+}
+
+// UpdateTaskStatus sets one task's status in a saved run.
+func (b *Backend) UpdateTaskStatus(runID, taskName string, status TaskStatus) error {
+	const op = "Backend.UpdateTaskStatus"
+	s, ok := taskStatusToC(status)
+	if !ok {
+		return &Error{Code: CodeInvalidArgument, Op: op, Message: "unknown task status " + quote(string(status))}
+	}
+	cid, ctask := cstring(runID), cstring(taskName)
+	defer cfree(cid)
+	defer cfree(ctask)
+	return b.use(op, func(p *C.DorchBackend) error {
+		var msg *C.char
+		return cerr(op, C.dg_backend_update_task_status(p, cid, ctask, s, &msg), msg)
+	})
+}
+
+// GetRun returns the run with this id, or an error matching ErrNotFound.
+func (b *Backend) GetRun(runID string) (*PipelineRun, error) {
+	const op = "Backend.GetRun"
+	cid := cstring(runID)
+	defer cfree(cid)
+	var runs []PipelineRun
+	err := b.use(op, func(p *C.DorchBackend) error {
+		var list *C.DorchRunList
+		var msg *C.char
+		if err := cerr(op, C.dg_backend_get_run(p, cid, &list, &msg), msg); err != nil {
+			return err
+		}
+		runs = takeRunList(list)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, &Error{Code: CodeNotFound, Op: op, Message: "no run with id " + quote(runID)}
+	}
+	return &runs[0], nil
+}
+
+// ListRuns returns up to limit runs, newest first, of the pipeline named
+// pipelineName, or of every pipeline when it is "".
+func (b *Backend) ListRuns(pipelineName string, limit int) ([]PipelineRun, error) {
+	const op = "Backend.ListRuns"
+	if limit < 0 || limit > int(^uint32(0)) {
+		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "limit out of range"}
+	}
+	cname := cstringOrNull(pipelineName)
+	defer cfree(cname)
+	var runs []PipelineRun
+	err := b.use(op, func(p *C.DorchBackend) error {
+		var list *C.DorchRunList
+		var msg *C.char
+		if err := cerr(op, C.dg_backend_list_runs(p, cname, C.uint32_t(limit), &list, &msg), msg); err != nil {
+			return err
+		}
+		runs = takeRunList(list)
+		return nil
+	})
+	return runs, err
+}
+
+// takeRunList copies a run list into Go values and frees it.
+func takeRunList(list *C.DorchRunList) []PipelineRun {
+	defer C.dorch_run_list_free(list)
+	n := int(C.dorch_run_list_len(list))
+	runs := make([]PipelineRun, 0, n)
+	for i := 0; i < n; i++ {
+		ri := C.dorch_run_list_get(list, C.size_t(i))
+		if ri == nil {
+			break
+		}
+		runs = append(runs, runFromC(ri))
+	}
+	return runs
+}

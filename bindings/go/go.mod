@@ -1,0 +1,3 @@
+module dremioorch.dev/go/dremioorch
+
+go 1.19

@@ -1,0 +1,138 @@
+// C shims between the Go package and libdremioorch; see shim.h.
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include "shim.h"
+#include "_cgo_export.h"
+
+
+// C-side trampolines: user_data is a runtime/cgo.Handle carried as an
+// integer, never a Go pointer.
+static DorchCode dg_task_fn(DorchTaskContext *ctx, void *ud) {
+	return goTaskCall(ctx, (uintptr_t)ud);
+}
+static void dg_free_ud(void *ud) { goReleaseHandle((uintptr_t)ud); }
+static DorchCode dg_vt_save(void *ud, const DorchRunInfo *run) {
+	return goStoreSaveRun((uintptr_t)ud, (DorchRunInfo *)run);
+}
+static DorchCode dg_vt_get(void *ud, const char *run_id, DorchRunSink *sink) {
+	return goStoreGetRun((uintptr_t)ud, (char *)run_id, sink);
+}
+static DorchCode dg_vt_update(void *ud, const char *run_id, const char *task, DorchTaskStatus s) {
+	return goStoreUpdateTaskStatus((uintptr_t)ud, (char *)run_id, (char *)task, (int)s);
+}
+static DorchCode dg_vt_list(void *ud, const char *pipeline, uint32_t limit, DorchRunSink *sink) {
+	return goStoreListRuns((uintptr_t)ud, (char *)pipeline, limit, sink);
+}
+
+// Each shim below makes one library call and, when it fails, copies
+// dorch_last_error() in that same C call: the message is per OS thread, and
+// the goroutine may be on another thread by the time Go runs again.
+static char *dg_err(DorchCode c) {
+	if (c == DORCH_OK) return NULL;
+	const char *m = dorch_last_error();
+	return strdup(m ? m : "");
+}
+#define DG_RET(errp, call) do { DorchCode c_ = (call); *(errp) = dg_err(c_); return c_; } while (0)
+
+DorchCode dg_backend_memory(DorchBackend **out, char **err) {
+	DG_RET(err, dorch_backend_memory(out));
+}
+DorchCode dg_backend_sqlite(const char *path, DorchBackend **out, char **err) {
+	DG_RET(err, dorch_backend_sqlite(path, out));
+}
+DorchCode dg_backend_postgres(const char *dsn, const char *table, DorchBackend **out, char **err) {
+	DG_RET(err, dorch_backend_postgres(dsn, table, out));
+}
+DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **out, char **err) {
+	DG_RET(err, dorch_backend_mysql(url, table, out));
+}
+DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err) {
+	DG_RET(err, dorch_backend_open(url, out));
+}
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, DorchBackend **out, char **err) {
+	DorchBackendVTable vt;
+	memset(&vt, 0, sizeof vt);
+	vt.struct_size = sizeof vt;
+	vt.flags = thread_safe ? DORCH_BACKEND_THREAD_SAFE : 0;
+	vt.save_run = dg_vt_save;
+	vt.get_run = dg_vt_get;
+	vt.update_task_status = dg_vt_update;
+	vt.list_runs = dg_vt_list;
+	vt.destroy = dg_free_ud;
+	DG_RET(err, dorch_backend_custom(&vt, (void *)h, out));
+}
+DorchCode dg_backend_save_run(DorchBackend *b, const DorchRunInfo *run, char **err) {
+	DG_RET(err, dorch_backend_save_run(b, run));
+}
+DorchCode dg_backend_update_task_status(DorchBackend *b, const char *run_id,
+		const char *task, int s, char **err) {
+	DG_RET(err, dorch_backend_update_task_status(b, run_id, task, (DorchTaskStatus)s));
+}
+DorchCode dg_backend_get_run(DorchBackend *b, const char *run_id, DorchRunList **out, char **err) {
+	DG_RET(err, dorch_backend_get_run(b, run_id, out));
+}
+DorchCode dg_backend_list_runs(DorchBackend *b, const char *pipeline, uint32_t limit,
+		DorchRunList **out, char **err) {
+	DG_RET(err, dorch_backend_list_runs(b, pipeline, limit, out));
+}
+DorchCode dg_run_sink_push(DorchRunSink *sink, const DorchRunInfo *run, char **err) {
+	DG_RET(err, dorch_run_sink_push(sink, run));
+}
+
+DorchCode dg_pipeline_new(const char *name, DorchBackend *b, DorchPipeline **out, char **err) {
+	DG_RET(err, dorch_pipeline_new(name, b, out));
+}
+DorchCode dg_pipeline_set_max_workers(DorchPipeline *p, uint32_t n, char **err) {
+	DG_RET(err, dorch_pipeline_set_max_workers(p, n));
+}
+DorchCode dg_pipeline_add_task(DorchPipeline *p, const char *name, uintptr_t h,
+		uint32_t retries, uint32_t retry_delay_ms, int rule, char **err) {
+	DorchTaskOptions o;
+	memset(&o, 0, sizeof o);
+	o.struct_size = sizeof o;
+	o.retries = retries;
+	o.retry_delay_ms = retry_delay_ms;
+	o.trigger_rule = (DorchTriggerRule)rule;
+	DG_RET(err, dorch_pipeline_add_task(p, name, dg_task_fn, (void *)h, dg_free_ud, &o));
+}
+DorchCode dg_pipeline_add_dependency(DorchPipeline *p, const char *up, const char *down, char **err) {
+	DG_RET(err, dorch_pipeline_add_dependency(p, up, down));
+}
+DorchCode dg_pipeline_set_context(DorchPipeline *p, const char *key, const uint8_t *data,
+		size_t len, char **err) {
+	static const uint8_t empty = 0;
+	DG_RET(err, dorch_pipeline_set_context(p, key, len ? data : &empty, len));
+}
+DorchCode dg_pipeline_run(DorchPipeline *p, DorchRunResult **out, char **err) {
+	DG_RET(err, dorch_pipeline_run(p, out));
+}
+DorchCode dg_pipeline_to_mermaid(const DorchPipeline *p, char **out, char **err) {
+	DG_RET(err, dorch_pipeline_to_mermaid(p, out));
+}
+
+DorchCode dg_context_set_output(DorchTaskContext *ctx, const uint8_t *data, size_t len) {
+	static const uint8_t empty = 0;
+	return dorch_context_set_output(ctx, len ? data : &empty, len);
+}
+
+// A C copy of a run record, built from Go values: one block for the struct
+// and the task entries; the strings are malloc'ed one by one.
+DorchRunInfo *dg_run_alloc(size_t ntasks) {
+	DorchRunInfo *r = calloc(1, sizeof(DorchRunInfo) + ntasks * sizeof(DorchTaskEntry));
+	if (r && ntasks) r->tasks = (const DorchTaskEntry *)(r + 1);
+	return r;
+}
+void dg_run_set_task(DorchRunInfo *r, size_t i, char *name, int status) {
+	DorchTaskEntry *e = (DorchTaskEntry *)r->tasks + i;
+	e->name = name;
+	e->status = (DorchTaskStatus)status;
+}
+void dg_run_free(DorchRunInfo *r) {
+	if (!r) return;
+	free((char *)r->pipeline_name);
+	free((char *)r->run_id);
+	for (size_t i = 0; i < r->tasks_len; i++) free((char *)r->tasks[i].name);
+	free(r);
+}

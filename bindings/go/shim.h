@@ -1,0 +1,51 @@
+// C shims between the Go package and libdremioorch (definitions in shim.c).
+//
+// Every dg_* function that wraps a fallible library call makes that one call
+// and, when it fails, copies dorch_last_error() into *err (malloc'ed, freed
+// by Go) within the same C call: the message is kept per OS thread and a
+// goroutine may move to another thread between two cgo calls.
+//
+// runtime/cgo.Handle values cross as uintptr_t and become the library's
+// void *user_data only in C: no Go pointer is ever stored by the library.
+#ifndef DREMIOORCH_GO_SHIM_H
+#define DREMIOORCH_GO_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include "dremioorch.h"
+
+DorchCode dg_backend_memory(DorchBackend **out, char **err);
+DorchCode dg_backend_sqlite(const char *path, DorchBackend **out, char **err);
+DorchCode dg_backend_postgres(const char *dsn, const char *table, DorchBackend **out, char **err);
+DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **out, char **err);
+DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err);
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, DorchBackend **out, char **err);
+DorchCode dg_backend_save_run(DorchBackend *b, const DorchRunInfo *run, char **err);
+DorchCode dg_backend_update_task_status(DorchBackend *b, const char *run_id,
+		const char *task, int s, char **err);
+DorchCode dg_backend_get_run(DorchBackend *b, const char *run_id, DorchRunList **out, char **err);
+DorchCode dg_backend_list_runs(DorchBackend *b, const char *pipeline, uint32_t limit,
+		DorchRunList **out, char **err);
+DorchCode dg_run_sink_push(DorchRunSink *sink, const DorchRunInfo *run, char **err);
+
+DorchCode dg_pipeline_new(const char *name, DorchBackend *b, DorchPipeline **out, char **err);
+DorchCode dg_pipeline_set_max_workers(DorchPipeline *p, uint32_t n, char **err);
+DorchCode dg_pipeline_add_task(DorchPipeline *p, const char *name, uintptr_t h,
+		uint32_t retries, uint32_t retry_delay_ms, int rule, char **err);
+DorchCode dg_pipeline_add_dependency(DorchPipeline *p, const char *up, const char *down, char **err);
+DorchCode dg_pipeline_set_context(DorchPipeline *p, const char *key, const uint8_t *data,
+		size_t len, char **err);
+DorchCode dg_pipeline_run(DorchPipeline *p, DorchRunResult **out, char **err);
+DorchCode dg_pipeline_to_mermaid(const DorchPipeline *p, char **out, char **err);
+
+DorchCode dg_context_set_output(DorchTaskContext *ctx, const uint8_t *data, size_t len);
+
+// A C copy of a run record built from Go values: one block holding the
+// struct and ntasks entries; free it, and its strings, with dg_run_free.
+DorchRunInfo *dg_run_alloc(size_t ntasks);
+void dg_run_set_task(DorchRunInfo *r, size_t i, char *name, int status);
+void dg_run_free(DorchRunInfo *r);
+
+#endif
