@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"runtime"
-	"runtime/cgo"
 	"sync"
 )
 
@@ -152,7 +151,7 @@ func NewCustomBackend(store Store, opts ...CustomOption) (*Backend, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h := cgo.NewHandle(&customState{store: store})
+	h := newHandle(&customState{store: store})
 	ts := C.int(0)
 	if cfg.threadSafe {
 		ts = 1

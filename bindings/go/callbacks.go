@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/cgo"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -26,7 +27,18 @@ func goReleaseHandle(h C.uintptr_t) {
 func releaseHandle(h cgo.Handle) {
 	defer func() { _ = recover() }()
 	h.Delete()
+	liveHandles.Add(-1)
 }
+
+// newHandle is cgo.NewHandle, counted in liveHandles.
+func newHandle(v interface{}) cgo.Handle {
+	liveHandles.Add(1)
+	return cgo.NewHandle(v)
+}
+
+// liveHandles counts the handles given to the library and not yet released
+// (tests check that Close and finalizers release every one).
+var liveHandles atomic.Int64
 
 //export goTaskCall
 func goTaskCall(ctx *C.DorchTaskContext, h C.uintptr_t) (code C.DorchCode) {

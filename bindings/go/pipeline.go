@@ -8,7 +8,6 @@ import "C"
 import (
 	"fmt"
 	"runtime"
-	"runtime/cgo"
 	"sort"
 	"strings"
 	"sync"
@@ -286,7 +285,7 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 	cname := cstring(name)
 	defer cfree(cname)
 	return p.write(op, func(ptr *C.DorchPipeline) error {
-		h := cgo.NewHandle(&taskEntry{name: name, fn: fn, retries: cfg.retries, errs: p.errs})
+		h := newHandle(&taskEntry{name: name, fn: fn, retries: cfg.retries, errs: p.errs})
 		var msg *C.char
 		code := C.dg_pipeline_add_task(ptr, cname, C.uintptr_t(h), C.uint32_t(cfg.retries),
 			C.uint32_t(delayMS), rule, &msg)
