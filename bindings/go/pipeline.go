@@ -153,14 +153,17 @@ func (c *TaskContext) Get(name string) ([]byte, bool) {
 // Pipeline is a named DAG of Go tasks. Build it (AddTask, AddDependency,
 // SetContext), then Run it any number of times. Close releases it.
 //
-// Its methods are safe for concurrent use; building methods wait for
-// running runs to finish, so a task must not call them on its own pipeline.
+// Its methods are safe for concurrent use, and several runs of one pipeline
+// may be in flight at once. A pipeline cannot be changed while it runs: the
+// building methods then fail with ErrInvalidArgument, and Close waits for the
+// runs to end (so a task must not Close its own pipeline).
 type Pipeline struct {
-	mu    sync.RWMutex
-	ptr   *C.DorchPipeline
-	name  string
-	tasks []string
-	errs  *runErrors
+	mu      sync.RWMutex
+	ptr     *C.DorchPipeline
+	name    string
+	tasks   []string
+	errs    *runErrors
+	running atomic.Int32
 }
 
 // NewPipeline creates a pipeline recording its runs in backend (a fresh
@@ -220,6 +223,9 @@ func (p *Pipeline) Close() error {
 func (p *Pipeline) write(op string, f func(*C.DorchPipeline) error) error {
 	if p == nil {
 		return errClosed(op)
+	}
+	if p.running.Load() > 0 {
+		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("pipeline %q is running and cannot be changed", p.name)}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -374,6 +380,8 @@ func (p *Pipeline) Run() (*RunResult, error) {
 	var res *RunResult
 	var runErr error
 	err := p.read(op, func(ptr *C.DorchPipeline) error {
+		p.running.Add(1)
+		defer p.running.Add(-1)
 		p.errs.begin()
 		var out *C.DorchRunResult
 		var msg *C.char

@@ -499,3 +499,23 @@ func TestVersion(t *testing.T) {
 		t.Error("empty version")
 	}
 }
+
+func TestChangeWhileRunning(t *testing.T) {
+	p := newPipeline(t, "busy", nil, 1)
+	var addErr, depErr error
+	var mermaid string
+	must(t, p.AddTask("meddler", func(c *TaskContext) ([]byte, error) {
+		addErr = p.AddTask("late", noop)
+		depErr = p.AddDependency("meddler", "meddler")
+		mermaid, _ = p.Mermaid()
+		return nil, nil
+	}))
+	_, err := p.Run()
+	must(t, err)
+	if !errors.Is(addErr, ErrInvalidArgument) || !errors.Is(depErr, ErrInvalidArgument) {
+		t.Errorf("changes during a run: %v, %v", addErr, depErr)
+	}
+	if !strings.Contains(mermaid, "meddler") {
+		t.Errorf("Mermaid from a task: %q", mermaid)
+	}
+}
