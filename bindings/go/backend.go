@@ -53,6 +53,9 @@ func NewMemoryBackend() (*Backend, error) {
 // OpenSQLite opens (creating if needed) a SQLite history file, in
 // dremioframe's layout.
 func OpenSQLite(path string) (*Backend, error) {
+	if err := checkNUL("OpenSQLite", path); err != nil {
+		return nil, err
+	}
 	cpath := cstring(path)
 	defer cfree(cpath)
 	var out *C.DorchBackend
@@ -66,6 +69,9 @@ func OpenSQLite(path string) (*Backend, error) {
 // OpenPostgres connects to PostgreSQL. An empty dsn means the environment
 // variable DREMIOFRAME_PG_DSN; an empty table means "dremioframe_runs".
 func OpenPostgres(dsn, table string) (*Backend, error) {
+	if err := checkNUL("OpenPostgres", dsn, table); err != nil {
+		return nil, err
+	}
 	cdsn, ctable := cstringOrNull(dsn), cstringOrNull(table)
 	defer cfree(cdsn)
 	defer cfree(ctable)
@@ -81,6 +87,9 @@ func OpenPostgres(dsn, table string) (*Backend, error) {
 // URL. An empty url means the DREMIOFRAME_MYSQL_* environment variables; an
 // empty table means "dremioframe_runs".
 func OpenMySQL(url, table string) (*Backend, error) {
+	if err := checkNUL("OpenMySQL", url, table); err != nil {
+		return nil, err
+	}
 	curl, ctable := cstringOrNull(url), cstringOrNull(table)
 	defer cfree(curl)
 	defer cfree(ctable)
@@ -96,6 +105,9 @@ func OpenMySQL(url, table string) (*Backend, error) {
 // "sqlite:///absolute/path.db", "sqlite://relative.db", "postgresql://..."
 // (or "postgres://..."), "mysql://user:pass@host:port/db".
 func Open(url string) (*Backend, error) {
+	if err := checkNUL("Open", url); err != nil {
+		return nil, err
+	}
 	curl := cstring(url)
 	defer cfree(curl)
 	var out *C.DorchBackend
@@ -109,10 +121,12 @@ func Open(url string) (*Backend, error) {
 // Store is a backend written in Go: the four operations of dremioframe's
 // backends. NewCustomBackend turns any Store into a Backend.
 //
-// A returned error fails the operation: its message reaches the caller, and
-// its code is the Code of an *Error in its chain, else CodeBackend. A panic
-// is caught and reported the same way. During a run a failed operation stops
-// the run with an ErrBackend error.
+// A returned error fails the operation: its message reaches the caller
+// through the library (dorch_set_error), as an error matching ErrBackend;
+// an error matching ErrNotFound keeps that code (and from GetRun means "no
+// such run"). A panic is caught and reported as an ErrBackend error. During a
+// run a failed operation stops the run with an ErrBackend error naming what
+// the history lacks.
 type Store interface {
 	// SaveRun inserts or replaces the whole run record. It is called when a
 	// run starts (RUNNING, every task PENDING) and when it ends. The store
@@ -201,6 +215,9 @@ func (b *Backend) UpdateTaskStatus(runID, taskName string, status TaskStatus) er
 	if !ok {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: "unknown task status " + quote(string(status))}
 	}
+	if err := checkNUL(op, runID, taskName); err != nil {
+		return err
+	}
 	cid, ctask := cstring(runID), cstring(taskName)
 	defer cfree(cid)
 	defer cfree(ctask)
@@ -213,6 +230,9 @@ func (b *Backend) UpdateTaskStatus(runID, taskName string, status TaskStatus) er
 // GetRun returns the run with this id, or an error matching ErrNotFound.
 func (b *Backend) GetRun(runID string) (*PipelineRun, error) {
 	const op = "Backend.GetRun"
+	if err := checkNUL(op, runID); err != nil {
+		return nil, err
+	}
 	cid := cstring(runID)
 	defer cfree(cid)
 	var runs []PipelineRun
@@ -240,6 +260,9 @@ func (b *Backend) ListRuns(pipelineName string, limit int) ([]PipelineRun, error
 	const op = "Backend.ListRuns"
 	if limit < 0 || limit > int(^uint32(0)) {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "limit out of range"}
+	}
+	if err := checkNUL(op, pipelineName); err != nil {
+		return nil, err
 	}
 	cname := cstringOrNull(pipelineName)
 	defer cfree(cname)

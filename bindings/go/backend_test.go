@@ -215,7 +215,8 @@ func TestCustomBackendErrors(t *testing.T) {
 		must(t, err)
 		defer b.Close()
 		_, err = b.GetRun("x")
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "bucket not configured") {
+		// The library reports every store failure but "not found" as a backend error.
+		if !errors.Is(err, ErrBackend) || !strings.Contains(err.Error(), "get_run: bucket not configured") {
 			t.Errorf("GetRun: %v", err)
 		}
 		_, err = b.ListRuns("", 5)
@@ -240,7 +241,7 @@ func TestCustomBackendErrors(t *testing.T) {
 		must(t, err)
 		defer b.Close()
 		_, err = b.GetRun("x")
-		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "WEIRD") {
+		if !errors.Is(err, ErrBackend) || !strings.Contains(err.Error(), `unknown run status "WEIRD"`) {
 			t.Errorf("GetRun: %v", err)
 		}
 	})

@@ -72,7 +72,14 @@ func storeReturn(err error) C.DorchCode {
 	if err == nil {
 		return C.DORCH_OK
 	}
-	msg := C.CString(err.Error())
+	text := err.Error()
+	if e, ok := err.(*Error); ok && e.Message != "" {
+		text = e.Message // without the "dremioorch: " prefix
+		if e.Op != "" {
+			text = e.Op + ": " + text
+		}
+	}
+	msg := C.CString(text)
 	C.dorch_set_error(msg)
 	C.free(unsafe.Pointer(msg))
 	return C.DorchCode(codeOf(err, CodeBackend))
@@ -128,6 +135,9 @@ func goStoreListRuns(h C.uintptr_t, pipeline *C.char, limit C.uint32_t, sink *C.
 	runs, err := storeOf(h).ListRuns(name, int(limit))
 	if err != nil {
 		return storeReturn(err)
+	}
+	if len(runs) > int(limit) {
+		runs = runs[:limit]
 	}
 	for i := range runs {
 		if c := pushRun("Store.ListRuns", sink, &runs[i]); c != C.DORCH_OK {

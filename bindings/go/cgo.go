@@ -15,7 +15,10 @@ package dremioorch
 */
 import "C"
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Version returns the version of the linked libdremioorch.
 func Version() string { return C.GoString(C.dorch_version()) }
@@ -146,6 +149,9 @@ func runToC(op string, r *PipelineRun) (*C.DorchRunInfo, error) {
 	if r == nil {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "run is nil"}
 	}
+	if err := checkNUL(op, r.PipelineName, r.RunID); err != nil {
+		return nil, err
+	}
 	rs, ok := runStatusToC(r.Status)
 	if !ok {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "unknown run status " + quote(string(r.Status))}
@@ -153,6 +159,9 @@ func runToC(op string, r *PipelineRun) (*C.DorchRunInfo, error) {
 	names := r.TaskNames()
 	statuses := make([]C.int, len(names))
 	for i, n := range names {
+		if err := checkNUL(op, n); err != nil {
+			return nil, err
+		}
 		s, ok := taskStatusToC(r.Tasks[n])
 		if !ok {
 			return nil, &Error{Code: CodeInvalidArgument, Op: op,
@@ -202,4 +211,16 @@ func contextSetOutput(ctx *C.DorchTaskContext, b []byte) C.DorchCode {
 	// A Go pointer to pointer-free memory, used by C only during the call
 	// (the library copies the bytes).
 	return C.dg_context_set_output(ctx, (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b)))
+}
+
+// checkNUL refuses strings with a NUL byte, which C would silently cut.
+func checkNUL(op string, ss ...string) error {
+	for _, s := range ss {
+		for i := 0; i < len(s); i++ {
+			if s[i] == 0 {
+				return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("%q contains a NUL byte", s)}
+			}
+		}
+	}
+	return nil
 }

@@ -137,6 +137,9 @@ func (c *TaskContext) Attempt() int {
 // tasks are certain to have finished.
 func (c *TaskContext) Get(name string) ([]byte, bool) {
 	c.check()
+	if checkNUL("", name) != nil {
+		return nil, false
+	}
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	var data *C.uint8_t
@@ -173,6 +176,9 @@ func NewPipeline(name string, backend *Backend, workers int) (*Pipeline, error) 
 	const op = "NewPipeline"
 	if workers < 1 || workers > int(^uint32(0)) {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("workers must be at least 1, got %d", workers)}
+	}
+	if err := checkNUL(op, name); err != nil {
+		return nil, err
 	}
 	cname := cstring(name)
 	defer cfree(cname)
@@ -288,6 +294,9 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 	if delayMS < 0 || delayMS > int64(^uint32(0)) {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retry delay out of range: %v", name, cfg.retryDelay)}
 	}
+	if err := checkNUL(op, name); err != nil {
+		return err
+	}
 	cname := cstring(name)
 	defer cfree(cname)
 	return p.write(op, func(ptr *C.DorchPipeline) error {
@@ -308,6 +317,9 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 // the pipeline; a cycle is reported by Run.
 func (p *Pipeline) AddDependency(upstream, downstream string) error {
 	const op = "Pipeline.AddDependency"
+	if err := checkNUL(op, upstream, downstream); err != nil {
+		return err
+	}
 	cup, cdown := cstring(upstream), cstring(downstream)
 	defer cfree(cup)
 	defer cfree(cdown)
@@ -321,6 +333,9 @@ func (p *Pipeline) AddDependency(upstream, downstream string) error {
 // with TaskContext.Get. The value is copied.
 func (p *Pipeline) SetContext(key string, value []byte) error {
 	const op = "Pipeline.SetContext"
+	if err := checkNUL(op, key); err != nil {
+		return err
+	}
 	ckey := cstring(key)
 	defer cfree(ckey)
 	// Copy the value to C memory: it is small, and this keeps no Go pointer
@@ -392,7 +407,14 @@ func (p *Pipeline) Run() (*RunResult, error) {
 		}
 		defer C.dorch_run_result_free(out)
 		res = p.collect(out)
-		res.Errors = p.errs.end(res.RunID)
+		// Keep the messages of the tasks that ended FAILED (an attempt
+		// that failed before a successful retry leaves none).
+		res.Errors = make(map[string]string)
+		for name, msg := range p.errs.end(res.RunID) {
+			if res.Tasks[name] == TaskFailed {
+				res.Errors[name] = msg
+			}
+		}
 		if code == C.DORCH_ERR_TASK_FAILED {
 			cfree(msg)
 			runErr = &Error{Code: CodeTaskFailed, Op: op, Message: res.failure()}
