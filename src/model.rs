@@ -76,6 +76,7 @@ string_enum!(
     }
 );
 
+#[allow(clippy::derivable_impls)] // the enum is macro-generated
 impl Default for TriggerRule {
     fn default() -> Self {
         TriggerRule::AllSuccess
