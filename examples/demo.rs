@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     p.set_max_workers(2)?;
     p.set_context("source", b"1,2,3,4,5".to_vec())?;
     p.add_task(Task::new("extract", |ctx| {
-        let raw = ctx.get("source").ok_or("no source in the context")?.to_vec();
+        let raw = ctx
+            .get("source")
+            .ok_or("no source in the context")?
+            .to_vec();
         ctx.set_output(raw);
         Ok(())
     }))?;
