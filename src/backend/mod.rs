@@ -1,14 +1,20 @@
 //! Where runs are kept: the [`Backend`] trait and its built-in implementations.
 
+pub mod ident;
 mod memory;
 mod mysql;
+mod pool;
 mod postgres;
+mod rows;
 mod sqlite;
 mod url;
 
 pub use memory::MemoryBackend;
-pub use mysql::MySqlBackend;
-pub use postgres::PostgresBackend;
+pub use mysql::{
+    MySqlBackend, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT, MYSQL_ENV_USER,
+};
+pub use pool::ServerOptions;
+pub use postgres::{PostgresBackend, PG_DSN_ENV};
 pub use sqlite::{SqliteBackend, DEFAULT_SQLITE_PATH};
 pub use url::open;
 

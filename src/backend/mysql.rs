@@ -1,34 +1,419 @@
-//! MySQL / MariaDB backend (issue 4). Skeleton: the signature the C API relies on.
+//! MySQL / MariaDB backend in dremioframe's layout (DESIGN.md §2): the run
+//! table (`dremioframe_runs` by default) plus a table of our own,
+//! `<table>_task_state`, holding live per-task state so that a status update
+//! costs the same at any run size.
+//!
+//! Writes are idempotent (upserts), so they can be retried safely after the
+//! connection drops; `save_run` is one transaction; reads are one statement,
+//! so one consistent InnoDB snapshot.
 
+use super::ident::{resolve_table, take_table_param};
+use super::pool::{Connector, Failure, Pool, ServerOptions};
+use super::rows::{describe_save, describe_update, StoredRun};
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts};
+
+/// Environment variables read when no URL is given, as in dremioframe.
+pub const MYSQL_ENV_USER: &str = "DREMIOFRAME_MYSQL_USER";
+pub const MYSQL_ENV_PASSWORD: &str = "DREMIOFRAME_MYSQL_PASSWORD";
+/// Default `localhost`.
+pub const MYSQL_ENV_HOST: &str = "DREMIOFRAME_MYSQL_HOST";
+pub const MYSQL_ENV_DB: &str = "DREMIOFRAME_MYSQL_DB";
+/// Default 3306.
+pub const MYSQL_ENV_PORT: &str = "DREMIOFRAME_MYSQL_PORT";
 
 /// Runs kept in a MySQL or MariaDB table in dremioframe's layout.
+///
+/// Connections are pooled (see [`ServerOptions`]); the backend may be called
+/// from any number of threads at once. A write that fails because the
+/// connection dropped (server restart, `KILL`, network) is retried on a new
+/// connection with backoff for up to [`ServerOptions::retry_budget`].
 pub struct MySqlBackend {
-    _private: (),
+    pool: Pool<MyConnector>,
+}
+
+struct Sql {
+    upsert: String,
+    clear: String,
+    update: String,
+    exists: String,
+    get: String,
+    list_all: String,
+    list_pipeline: String,
+}
+
+struct MyConnector {
+    opts: Opts,
+    /// `user@host:port/db`, for error messages.
+    target: String,
+    table: String,
+    sql: Sql,
+}
+
+impl MyConnector {
+    fn classify(&self, e: mysql::Error) -> Failure {
+        use mysql::{DriverError as D, Error as E};
+        let transient = match &e {
+            E::IoError(_) | E::CodecError(_) => true,
+            E::DriverError(d) => matches!(
+                d,
+                D::ConnectTimeout
+                    | D::CouldNotConnect(_)
+                    | D::PacketOutOfSync
+                    | D::UnexpectedPacket
+                    | D::Timeout
+                    | D::SetupError
+            ),
+            E::MySqlError(m) => matches!(
+                m.code,
+                1040 // too many connections
+                | 1053 // server shutdown in progress
+                | 1152
+                    ..=1161 // aborted connection, net read/write errors
+                | 1205 // lock wait timeout
+                | 1213 // deadlock
+                | 1317 // query interrupted
+                | 1927 // MariaDB: connection was killed
+                | 2006 // server has gone away
+                | 2013 // lost connection during query
+                | 4031 // MySQL 8: disconnected by the server
+            ),
+            _ => false,
+        };
+        if transient {
+            Failure::Transient(format!("mysql at {}: {e}", self.target))
+        } else {
+            Failure::Fatal(Error::backend(format!("mysql at {}: {e}", self.target)))
+        }
+    }
+}
+
+impl Connector for MyConnector {
+    type Conn = Conn;
+    fn connect(&self) -> std::result::Result<Conn, Failure> {
+        Conn::new(self.opts.clone()).map_err(|e| match self.classify(e) {
+            Failure::Transient(m) => Failure::Transient(format!("cannot connect: {m}")),
+            Failure::Fatal(e) => Failure::Fatal(e.context("cannot connect")),
+        })
+    }
+}
+
+fn row_to_run(mut row: Row) -> std::result::Result<StoredRun, mysql::Error> {
+    fn text(v: Option<Vec<u8>>) -> Option<String> {
+        v.map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+    let run_id: Option<Vec<u8>> = take(&mut row, 0)?;
+    Ok(StoredRun {
+        run_id: text(run_id).unwrap_or_default(),
+        pipeline_name: text(take(&mut row, 1)?),
+        start_time: take(&mut row, 2)?,
+        end_time: take(&mut row, 3)?,
+        status: text(take(&mut row, 4)?),
+        tasks: text(take(&mut row, 5)?),
+        live: text(take(&mut row, 6)?),
+    })
+}
+
+fn take<T: mysql::prelude::FromValue>(
+    row: &mut Row,
+    i: usize,
+) -> std::result::Result<Option<T>, mysql::Error> {
+    match row.take_opt::<Option<T>, usize>(i) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(mysql::Error::FromValueError(e.0)),
+        None => Ok(None),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn opts_from_env() -> Result<OptsBuilder> {
+    let user = env(MYSQL_ENV_USER).ok_or_else(|| {
+        Error::config(format!(
+            "mysql backend: no URL given and {MYSQL_ENV_USER} is not set"
+        ))
+    })?;
+    let db = env(MYSQL_ENV_DB).ok_or_else(|| {
+        Error::config(format!(
+            "mysql backend: no URL given and {MYSQL_ENV_DB} is not set"
+        ))
+    })?;
+    let host = env(MYSQL_ENV_HOST).unwrap_or_else(|| "localhost".into());
+    let port = match env(MYSQL_ENV_PORT) {
+        None => 3306,
+        Some(p) => p.trim().parse::<u16>().map_err(|_| {
+            Error::config(format!(
+                "mysql backend: {MYSQL_ENV_PORT}={p:?} is not a port number"
+            ))
+        })?,
+    };
+    Ok(OptsBuilder::new()
+        .user(Some(user))
+        .pass(env(MYSQL_ENV_PASSWORD))
+        .ip_or_hostname(Some(host))
+        .tcp_port(port)
+        .db_name(Some(db)))
 }
 
 impl MySqlBackend {
-    /// Connects with a `mysql://` URL (else the `DREMIOFRAME_MYSQL_*` variables) and uses `table`
-    /// (else `dremioframe_runs`).
+    /// Connects with a `mysql://user:pass@host:port/db` URL (else the
+    /// `DREMIOFRAME_MYSQL_*` variables) and uses `table` (else a `?table=`
+    /// URL parameter, else `dremioframe_runs`), with the default
+    /// [`ServerOptions`]. The tables and indexes are created if missing; an
+    /// existing dremioframe table is used as it is.
     pub fn connect(url: Option<&str>, table: Option<&str>) -> Result<Self> {
-        let _ = (url, table);
-        Err(Error::config("mysql backend: not implemented yet"))
+        Self::connect_with(url, table, &ServerOptions::default())
+    }
+
+    /// As [`connect`](Self::connect), with explicit timeouts, retry budget
+    /// and pool size.
+    pub fn connect_with(
+        url: Option<&str>,
+        table: Option<&str>,
+        options: &ServerOptions,
+    ) -> Result<Self> {
+        options.check()?;
+        let (builder, url_table, own) = match url {
+            Some(u) => {
+                let (u, t) = take_table_param(u);
+                let opts = Opts::from_url(&u)
+                    .map_err(|e| Error::config(format!("mysql backend: invalid URL: {e}")))?;
+                let own = |k: &str| u.split_once('?').is_some_and(|(_, q)| q.contains(k));
+                let own = (own("tcp_connect_timeout_ms"), own("prefer_socket"));
+                (OptsBuilder::from_opts(opts), t, own)
+            }
+            None => (opts_from_env()?, None, (false, false)),
+        };
+        let table = resolve_table(table, url_table.as_deref())?;
+        let mut builder = builder
+            .read_timeout(Some(options.io_timeout))
+            .write_timeout(Some(options.io_timeout))
+            .tcp_nodelay(true)
+            .stmt_cache_size(16)
+            .init(vec!["SET NAMES utf8mb4"]);
+        if !own.0 {
+            builder = builder.tcp_connect_timeout(Some(options.connect_timeout));
+        }
+        if !own.1 {
+            // Keep the TCP connection the caller asked for instead of
+            // switching to the server's Unix socket.
+            builder = builder.prefer_socket(false);
+        }
+        let opts: Opts = builder.into();
+        if opts.get_user().is_none_or(str::is_empty) {
+            return Err(Error::config("mysql backend: the URL names no user"));
+        }
+        let db = match opts.get_db_name() {
+            Some(d) if !d.is_empty() => d.to_string(),
+            _ => return Err(Error::config("mysql backend: the URL names no database")),
+        };
+        let target = format!(
+            "{}@{}:{}/{}",
+            opts.get_user().unwrap_or(""),
+            opts.get_ip_or_hostname(),
+            opts.get_tcp_port(),
+            db
+        );
+        let t = format!("`{table}`");
+        let live = format!("`{table}_task_state`");
+        let select = format!(
+            "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, r.tasks, \
+             (SELECT JSON_OBJECTAGG(CONVERT(l.task_name USING utf8mb4), l.status) \
+             FROM {live} l WHERE l.run_id = r.run_id) FROM {t} r"
+        );
+        let sql = Sql {
+            upsert: format!(
+                "INSERT INTO {t} (run_id, pipeline_name, start_time, end_time, status, tasks) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+                 pipeline_name = VALUES(pipeline_name), start_time = VALUES(start_time), \
+                 end_time = VALUES(end_time), status = VALUES(status), tasks = VALUES(tasks)"
+            ),
+            clear: format!("DELETE FROM {live} WHERE run_id = ?"),
+            update: format!(
+                "INSERT INTO {live} (run_id, task_name, status) \
+                 SELECT r.run_id, ?, ? FROM {t} r WHERE r.run_id = ? \
+                 ON DUPLICATE KEY UPDATE status = VALUES(status)"
+            ),
+            exists: format!("SELECT 1 FROM {t} WHERE run_id = ?"),
+            get: format!("{select} WHERE r.run_id = ?"),
+            list_all: format!("{select} ORDER BY r.start_time DESC LIMIT ?"),
+            list_pipeline: format!(
+                "{select} WHERE r.pipeline_name = ? ORDER BY r.start_time DESC LIMIT ?"
+            ),
+        };
+        let connector = MyConnector {
+            opts,
+            target,
+            table: table.clone(),
+            sql,
+        };
+        let opening = |f: Failure| match f {
+            Failure::Transient(m) => Error::backend(format!("mysql backend: {m}")),
+            Failure::Fatal(e) => e.context("mysql backend"),
+        };
+        let mut conn = connector.connect().map_err(opening)?;
+        create_schema(&mut conn, &table)
+            .map_err(|e| opening(connector.classify(e)))
+            .map_err(|e| e.context(format!("cannot create table {table:?}")))?;
+        let pool = Pool::new(connector, options.clone());
+        pool.seed(conn);
+        Ok(MySqlBackend { pool })
+    }
+
+    /// `user@host:port/db` of the server this backend talks to.
+    pub fn target(&self) -> &str {
+        &self.pool.connector().target
+    }
+}
+
+fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<(), mysql::Error> {
+    let t = format!("`{table}`");
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {t} (
+            run_id VARCHAR(255) PRIMARY KEY,
+            pipeline_name VARCHAR(255),
+            start_time DOUBLE,
+            end_time DOUBLE,
+            status VARCHAR(50),
+            tasks JSON
+        )"
+    ))?;
+    // Task names are compared byte for byte (a case-insensitive collation
+    // would merge "A" and "a"); run ids use the run table's collation.
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS `{table}_task_state` (
+            run_id VARCHAR(255) NOT NULL,
+            task_name VARBINARY(1024) NOT NULL,
+            status VARCHAR(50) NOT NULL,
+            PRIMARY KEY (run_id, task_name)
+        ) ENGINE=InnoDB"
+    ))?;
+    // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): look first,
+    // and accept losing a race to another process (1061, duplicate key name).
+    let existing: Vec<String> = conn.exec(
+        "SELECT DISTINCT index_name FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+        (table,),
+    )?;
+    for (suffix, cols) in [
+        ("pipeline", "(pipeline_name)"),
+        ("start_time", "(start_time DESC)"),
+        ("pipeline_start", "(pipeline_name, start_time DESC)"),
+    ] {
+        let name = format!("idx_{table}_{suffix}");
+        if existing.iter().any(|e| e.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        match conn.query_drop(format!("CREATE INDEX `{name}` ON {t} {cols}")) {
+            Ok(()) => {}
+            Err(mysql::Error::MySqlError(e)) if e.code == 1061 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl MySqlBackend {
+    /// The run table's name (the live per-task table is `<table>_task_state`).
+    pub fn table(&self) -> &str {
+        &self.pool.connector().table
+    }
+}
+
+impl std::fmt::Debug for MySqlBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlBackend")
+            .field("target", &self.target())
+            .field("table", &self.table())
+            .finish()
     }
 }
 
 impl Backend for MySqlBackend {
-    fn save_run(&self, _run: &PipelineRun) -> Result<()> {
-        unimplemented!()
+    fn save_run(&self, run: &PipelineRun) -> Result<()> {
+        let tasks = run.tasks_json();
+        let c = self.pool.connector();
+        self.pool
+            .run(&|| format!("mysql: {}", describe_save(run)), |conn| {
+                let r = (|| {
+                    let mut tx = conn.start_transaction(TxOpts::default())?;
+                    tx.exec_drop(
+                        &c.sql.upsert,
+                        (
+                            &run.run_id,
+                            &run.pipeline_name,
+                            run.start_time,
+                            run.end_time,
+                            run.status.as_str(),
+                            &tasks,
+                        ),
+                    )?;
+                    tx.exec_drop(&c.sql.clear, (&run.run_id,))?;
+                    tx.commit()
+                })();
+                r.map_err(|e| c.classify(e))
+            })
     }
-    fn get_run(&self, _run_id: &str) -> Result<Option<PipelineRun>> {
-        unimplemented!()
+
+    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
+        let c = self.pool.connector();
+        let raw = self
+            .pool
+            .run(&|| format!("mysql: could not read run {run_id}"), |conn| {
+                let row: Option<Row> = conn
+                    .exec_first(&c.sql.get, (run_id,))
+                    .map_err(|e| c.classify(e))?;
+                row.map(row_to_run).transpose().map_err(|e| c.classify(e))
+            })?;
+        raw.map(|r| r.into_run("mysql")).transpose()
     }
-    fn update_task_status(&self, _run_id: &str, _task: &str, _s: TaskStatus) -> Result<()> {
-        unimplemented!()
+
+    fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
+        let c = self.pool.connector();
+        let found = self.pool.run(
+            &|| format!("mysql: {}", describe_update(run_id, task_name, status)),
+            |conn| {
+                let r = (|| {
+                    conn.exec_drop(&c.sql.update, (task_name, status.as_str(), run_id))?;
+                    if conn.affected_rows() > 0 {
+                        return Ok(true);
+                    }
+                    // 0 rows: no such run, or the status was already this one
+                    // (a retried write whose first attempt had committed).
+                    let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;
+                    Ok(one.is_some())
+                })();
+                r.map_err(|e| c.classify(e))
+            },
+        )?;
+        if !found {
+            return Err(Error::not_found(format!(
+                "mysql: update_task_status: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
     }
-    fn list_runs(&self, _p: Option<&str>, _limit: u32) -> Result<Vec<PipelineRun>> {
-        unimplemented!()
+
+    fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        let c = self.pool.connector();
+        let raws = self
+            .pool
+            .run(&|| "mysql: could not list runs".to_string(), |conn| {
+                let rows: Vec<Row> = match pipeline_name {
+                    Some(p) => conn.exec(&c.sql.list_pipeline, (p, limit)),
+                    None => conn.exec(&c.sql.list_all, (limit,)),
+                }
+                .map_err(|e| c.classify(e))?;
+                rows.into_iter()
+                    .map(row_to_run)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| c.classify(e))
+            })?;
+        raws.into_iter().map(|r| r.into_run("mysql")).collect()
     }
 }

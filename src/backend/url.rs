@@ -1,12 +1,15 @@
 //! One string opens any built-in backend (DESIGN.md §2).
 
-use super::{BackendRef, MemoryBackend, SqliteBackend};
+use super::{BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
 /// Opens a backend from a URL: `memory:`, `sqlite:///absolute/path.db`,
 /// `sqlite://relative.db`, `postgresql://...` / `postgres://...`,
 /// `mysql://user:pass@host:port/db`.
+///
+/// Server URLs may end with `?table=name` to use another table than
+/// `dremioframe_runs`; other query parameters go to the driver.
 pub fn open(url: &str) -> Result<BackendRef> {
     let (scheme, rest) = url
         .split_once(':')
@@ -33,6 +36,22 @@ pub fn open(url: &str) -> Result<BackendRef> {
             }
             Ok(Arc::new(SqliteBackend::open(path)?))
         }
+        "postgresql" | "postgres" => {
+            if rest.trim_start_matches('/').is_empty() {
+                return Err(Error::config(format!(
+                    "backend URL {url:?} names no server"
+                )));
+            }
+            Ok(Arc::new(PostgresBackend::connect(Some(url), None)?))
+        }
+        "mysql" => {
+            if rest.trim_start_matches('/').is_empty() {
+                return Err(Error::config(format!(
+                    "backend URL {url:?} names no server"
+                )));
+            }
+            Ok(Arc::new(MySqlBackend::connect(Some(url), None)?))
+        }
         other => Err(Error::config(format!(
             "backend URL {url:?}: unknown scheme {other:?} (expected memory, sqlite, postgresql, postgres or mysql)"
         ))),
@@ -54,6 +73,11 @@ mod tests {
             "sqlite://",
             "sqlite:///",
             "memory:/x",
+            "postgresql://",
+            "mysql://",
+            "mysql://root@127.0.0.1:1",
+            "postgres://127.0.0.1:1/x?table=bad;name",
+            "mysql://root@127.0.0.1:1/x?table=a%20b",
         ] {
             let e = open(u).err().unwrap_or_else(|| panic!("{u:?} opened"));
             assert_eq!(e.kind(), ErrorKind::Config, "{u:?}: {e}");

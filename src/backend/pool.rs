@@ -1,0 +1,343 @@
+//! The connection pool and retry loop shared by the server backends
+//! (PostgreSQL, MySQL): connections are kept and reused, a broken one is
+//! dropped, and an operation that failed because the connection or the
+//! server went away is retried on a fresh connection with backoff, within a
+//! bounded total time.
+
+use crate::error::{Error, Result};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Connection and failure-handling settings of a server backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Time allowed to open one connection (TCP connect and, for MySQL, the
+    /// handshake). Default 5 s. A connection string's own setting
+    /// (`connect_timeout=`, `tcp_connect_timeout_ms=`) wins.
+    pub connect_timeout: Duration,
+    /// Total time an operation may spend retrying after the connection or the
+    /// server failed (reconnecting with backoff). Default 20 s. Zero means a
+    /// single attempt.
+    pub retry_budget: Duration,
+    /// First wait between attempts; doubled after each failure up to
+    /// `max_backoff`. Default 50 ms.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts. Default 2 s.
+    pub max_backoff: Duration,
+    /// Most connections kept open at once; callers beyond that wait for one.
+    /// Default 8.
+    pub pool_size: usize,
+    /// MySQL only: socket read/write timeout, so a server that stops
+    /// answering cannot hang a call. Default 30 s.
+    pub io_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            connect_timeout: Duration::from_secs(5),
+            retry_budget: Duration::from_secs(20),
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            pool_size: 8,
+            io_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerOptions {
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.pool_size == 0 {
+            return Err(Error::invalid("pool_size must be at least 1"));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::invalid("connect_timeout must not be zero"));
+        }
+        Ok(())
+    }
+}
+
+/// How one attempt of an operation failed.
+pub(crate) enum Failure {
+    /// The connection or the server failed (dropped, killed, restarting,
+    /// unreachable, deadlock victim): worth retrying on a new connection.
+    Transient(String),
+    /// Anything else (SQL error, bad data, unknown run): returned as is.
+    Fatal(Error),
+}
+
+/// Makes new connections for a [`Pool`].
+pub(crate) trait Connector: Send + Sync {
+    type Conn: Send;
+    fn connect(&self) -> std::result::Result<Self::Conn, Failure>;
+    /// A cheap local check that an idle connection is not known to be dead.
+    fn is_usable(&self, _conn: &mut Self::Conn) -> bool {
+        true
+    }
+}
+
+struct State<C> {
+    idle: Vec<C>,
+    /// Connections in existence: idle plus checked out plus being opened.
+    open: usize,
+    /// Bumped when a failure suggests every connection may be dead (server
+    /// restart): connections of an older generation are not reused.
+    generation: u64,
+}
+
+/// A small blocking pool: at most `max` connections, idle ones reused LIFO.
+pub(crate) struct Pool<K: Connector> {
+    connector: K,
+    state: Mutex<State<K::Conn>>,
+    freed: Condvar,
+    max: usize,
+    policy: ServerOptions,
+}
+
+/// A checked-out connection; returned to the pool on drop unless discarded.
+struct Lease<'a, K: Connector> {
+    pool: &'a Pool<K>,
+    conn: Option<K::Conn>,
+    generation: u64,
+}
+
+impl<K: Connector> Drop for Lease<'_, K> {
+    fn drop(&mut self) {
+        let conn = self.conn.take();
+        let mut st = self.pool.lock();
+        match conn {
+            Some(c) if self.generation == st.generation => st.idle.push(c),
+            other => {
+                st.open -= 1;
+                drop(st);
+                drop(other);
+            }
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
+impl<K: Connector> Pool<K> {
+    pub(crate) fn new(connector: K, policy: ServerOptions) -> Self {
+        Pool {
+            connector,
+            state: Mutex::new(State {
+                idle: Vec::new(),
+                open: 0,
+                generation: 0,
+            }),
+            freed: Condvar::new(),
+            max: policy.pool_size.max(1),
+            policy,
+        }
+    }
+
+    pub(crate) fn connector(&self) -> &K {
+        &self.connector
+    }
+
+    /// Puts an already opened connection in the pool (the one used to check
+    /// the server and create the tables).
+    pub(crate) fn seed(&self, conn: K::Conn) {
+        let mut st = self.lock();
+        st.open += 1;
+        st.idle.push(conn);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<K::Conn>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn acquire(&self) -> std::result::Result<Lease<'_, K>, Failure> {
+        let mut st = self.lock();
+        loop {
+            if let Some(mut c) = st.idle.pop() {
+                let generation = st.generation;
+                drop(st);
+                if self.connector.is_usable(&mut c) {
+                    return Ok(Lease {
+                        pool: self,
+                        conn: Some(c),
+                        generation,
+                    });
+                }
+                drop(c);
+                st = self.lock();
+                st.open -= 1;
+                continue;
+            }
+            if st.open < self.max {
+                st.open += 1;
+                let generation = st.generation;
+                drop(st);
+                return match self.connector.connect() {
+                    Ok(c) => Ok(Lease {
+                        pool: self,
+                        conn: Some(c),
+                        generation,
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            st = self.freed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Drops every idle connection and marks the checked-out ones as not to
+    /// be reused: after a failure they are probably all dead.
+    fn invalidate(&self) {
+        let idle = {
+            let mut st = self.lock();
+            st.generation += 1;
+            let idle = std::mem::take(&mut st.idle);
+            st.open -= idle.len();
+            idle
+        };
+        drop(idle);
+        self.freed.notify_all();
+    }
+
+    /// Runs `op` on a pooled connection. A [`Failure::Transient`] failure
+    /// drops the connection and retries on a new one, waiting
+    /// `initial_backoff`, then twice that, and so on, until `retry_budget` is
+    /// spent; then the error says `what` could not be done and why.
+    pub(crate) fn run<T>(
+        &self,
+        what: &dyn Fn() -> String,
+        mut op: impl FnMut(&mut K::Conn) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let mut backoff = self.policy.initial_backoff;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let outcome = match self.acquire() {
+                Ok(mut lease) => {
+                    let r = op(lease.conn.as_mut().expect("leased connection"));
+                    if matches!(r, Err(Failure::Transient(_))) {
+                        // Dropped, not returned: it may be half-way through a
+                        // broken exchange.
+                        lease.conn = None;
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e.context(what())),
+                Err(Failure::Transient(msg)) => {
+                    self.invalidate();
+                    let elapsed = start.elapsed();
+                    if elapsed + backoff > self.policy.retry_budget {
+                        return Err(Error::backend(format!(
+                            "{}: gave up after {attempts} attempt(s) over {:.1} s \
+                             (retry budget {:.1} s); last error: {msg}",
+                            what(),
+                            elapsed.as_secs_f64(),
+                            self.policy.retry_budget.as_secs_f64()
+                        )));
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(self.policy.max_backoff.max(backoff));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Counting(Arc<AtomicUsize>);
+    impl Connector for Counting {
+        type Conn = usize;
+        fn connect(&self) -> std::result::Result<usize, Failure> {
+            Ok(self.0.fetch_add(1, Ordering::SeqCst))
+        }
+    }
+
+    fn opts(budget_ms: u64, size: usize) -> ServerOptions {
+        ServerOptions {
+            retry_budget: Duration::from_millis(budget_ms),
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            pool_size: size,
+            ..ServerOptions::default()
+        }
+    }
+
+    #[test]
+    fn connections_are_reused_and_bounded() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let pool = Arc::new(Pool::new(Counting(made.clone()), opts(100, 2)));
+        for _ in 0..10 {
+            pool.run(&|| "x".into(), |_| Ok(())).unwrap();
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        let in_use = Arc::new(AtomicUsize::new(0));
+        let max_seen = Arc::new(AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        pool.run(&|| "x".into(), |_| {
+                            let n = in_use.fetch_add(1, Ordering::SeqCst) + 1;
+                            max_seen.fetch_max(n, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_micros(200));
+                            in_use.fetch_sub(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        assert!(max_seen.load(Ordering::SeqCst) <= 2);
+        assert!(made.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_then_reported() {
+        let made = Arc::new(AtomicUsize::new(0));
+        let pool = Pool::new(Counting(made.clone()), opts(300, 2));
+        let mut n = 0;
+        let v = pool
+            .run(&|| "write x".into(), |_| {
+                n += 1;
+                if n < 3 {
+                    Err(Failure::Transient("dropped".into()))
+                } else {
+                    Ok(n)
+                }
+            })
+            .unwrap();
+        assert_eq!(v, 3);
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+        let t = Instant::now();
+        let e = pool
+            .run(&|| "write y".into(), |_| -> std::result::Result<(), _> {
+                Err(Failure::Transient("server gone".into()))
+            })
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_millis(600));
+        assert_eq!(e.kind(), crate::error::ErrorKind::Backend);
+        assert!(
+            e.message().contains("write y") && e.message().contains("server gone"),
+            "{e}"
+        );
+        let e = pool
+            .run(&|| "write z".into(), |_| -> std::result::Result<(), _> {
+                Err(Failure::Fatal(Error::not_found("no run")))
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::NotFound);
+    }
+}

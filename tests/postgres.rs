@@ -1,0 +1,427 @@
+//! PostgresBackend against the real local server (DORCH_TEST_PG_DSN, default
+//! host=127.0.0.1 port=5432 user=postgres dbname=test). Each test uses its
+//! own tables, dropped afterwards even when the test fails.
+
+mod server_support;
+
+use dremioorch::backend::{PostgresBackend, ServerOptions, PG_DSN_ENV};
+use dremioorch::{Backend, BackendRef, ErrorKind, Pipeline, RunStatus, Task, TaskStatus};
+use server_support::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Drops the run table and our live-state table when it goes out of scope.
+struct Table(String);
+
+impl Table {
+    fn new(prefix: &str) -> Table {
+        Table(unique_table(prefix))
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if let Ok(mut c) = admin() {
+            let _ = c.batch_execute(&format!(
+                "DROP TABLE IF EXISTS \"{0}\", \"{0}_task_state\"",
+                self.0
+            ));
+        }
+    }
+}
+
+fn admin() -> Result<postgres::Client, postgres::Error> {
+    let mut cfg: postgres::Config = pg_dsn().parse().unwrap();
+    cfg.connect_timeout(Duration::from_secs(5));
+    cfg.connect(postgres::NoTls)
+}
+
+fn open(t: &Table) -> PostgresBackend {
+    within(Duration::from_secs(30), {
+        let (dsn, name) = (pg_dsn(), t.0.clone());
+        move || PostgresBackend::connect(Some(&dsn), Some(&name))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "cannot reach the test PostgreSQL server ({}): {e}",
+            pg_dsn()
+        )
+    })
+}
+
+fn quick_retry(budget_ms: u64) -> ServerOptions {
+    ServerOptions {
+        retry_budget: Duration::from_millis(budget_ms),
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(500),
+        ..ServerOptions::default()
+    }
+}
+
+#[test]
+fn round_trips() {
+    let t = Table::new("pg_rt");
+    check_round_trips(&open(&t));
+}
+
+#[test]
+fn save_run_is_an_upsert() {
+    let t = Table::new("pg_up");
+    check_upsert(&open(&t));
+}
+
+#[test]
+fn list_runs_order_filter_limit() {
+    let t = Table::new("pg_ls");
+    check_list(&open(&t));
+}
+
+#[test]
+fn eight_threads_update_one_run() {
+    let t = Table::new("pg_cc");
+    check_concurrent_updates(&open(&t));
+}
+
+#[test]
+fn pipeline_with_four_workers() {
+    let t = Table::new("pg_pl");
+    check_pipeline(Arc::new(open(&t)));
+}
+
+#[test]
+fn schema_layout_and_indexes() {
+    let t = Table::new("pg_schema");
+    let _b = open(&t);
+    // Opening twice (tables exist) is fine.
+    let _b2 = open(&t);
+    let mut c = admin().unwrap();
+    let cols: Vec<(String, String)> = c
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&t.0],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [
+        ("run_id", "text"),
+        ("pipeline_name", "text"),
+        ("start_time", "double precision"),
+        ("end_time", "double precision"),
+        ("status", "text"),
+        ("tasks", "jsonb"),
+    ];
+    assert_eq!(
+        cols,
+        want.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let idx: Vec<String> = c
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
+            &[&t.0],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for want in ["pipeline", "start_time", "pipeline_start"] {
+        assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
+    }
+    // list_runs can use the start_time index.
+    c.batch_execute("SET enable_seqscan = off").unwrap();
+    let plan: String = c
+        .query(
+            &format!(
+                "EXPLAIN SELECT * FROM \"{}\" ORDER BY start_time DESC LIMIT 10",
+                t.0
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains(&format!("idx_{}_start_time", t.0)), "{plan}");
+}
+
+#[test]
+fn existing_dremioframe_table_is_used_as_is() {
+    let t = Table::new("pg_df");
+    let mut c = admin().unwrap();
+    // What dremioframe's PostgresBackend creates and writes.
+    c.batch_execute(&format!(
+        "CREATE TABLE {0} (run_id TEXT PRIMARY KEY, pipeline_name TEXT, \
+         start_time DOUBLE PRECISION, end_time DOUBLE PRECISION, status TEXT, tasks JSONB);
+         INSERT INTO {0} VALUES ('df-1', 'dfpipe', 100.5, 101.5, 'SUCCESS', \
+         '{{\"a\": \"SUCCESS\", \"b\": \"SKIPPED\"}}'::jsonb);
+         INSERT INTO {0} VALUES ('df-2', 'dfpipe', 99.0, NULL, 'RUNNING', NULL);",
+        t.0
+    ))
+    .unwrap();
+    let b = open(&t);
+    let r = b.get_run("df-1").unwrap().unwrap();
+    assert_eq!(r.pipeline_name, "dfpipe");
+    assert_eq!(r.end_time, Some(101.5));
+    assert_eq!(r.status, RunStatus::Success);
+    assert_eq!(r.tasks["b"], TaskStatus::Skipped);
+    let r2 = b.get_run("df-2").unwrap().unwrap();
+    assert!(r2.tasks.is_empty() && r2.end_time.is_none());
+    assert_eq!(b.list_runs(Some("dfpipe"), 10).unwrap().len(), 2);
+    b.update_task_status("df-2", "x", TaskStatus::Running)
+        .unwrap();
+    assert_eq!(
+        b.get_run("df-2").unwrap().unwrap().tasks["x"],
+        TaskStatus::Running
+    );
+}
+
+#[test]
+fn config_from_environment_and_its_absence() {
+    let _g = env_lock();
+    let t = Table::new("pg_env");
+    std::env::remove_var(PG_DSN_ENV);
+    let e = PostgresBackend::connect(None, Some(&t.0)).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains(PG_DSN_ENV), "{e}");
+    std::env::set_var(PG_DSN_ENV, pg_dsn());
+    let r = PostgresBackend::connect(None, Some(&t.0));
+    std::env::remove_var(PG_DSN_ENV);
+    let b = r.unwrap();
+    b.save_run(&run("p", "e1", 1.0, &[])).unwrap();
+    assert!(b.get_run("e1").unwrap().is_some());
+    // A malformed DSN is a configuration error too.
+    let e = PostgresBackend::connect(Some("host=x port=notaport"), None)
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}
+
+#[test]
+fn hostile_table_names_are_refused() {
+    for name in [
+        "runs; DROP TABLE users",
+        "runs\"",
+        "a b",
+        "",
+        "1runs",
+        "x--",
+        "public.runs",
+    ] {
+        let e = PostgresBackend::connect(Some(&pg_dsn()), Some(name))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config, "{name:?}: {e}");
+    }
+    let url = "postgresql://postgres@127.0.0.1:5432/test?table=x%3BDROP";
+    let e = dremioorch::backend::open(url).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}
+
+#[test]
+fn unreachable_server_fails_promptly_naming_host_and_port() {
+    let e = fails_within(Duration::from_secs(6), || {
+        PostgresBackend::connect(
+            Some("host=127.0.0.1 port=1 user=postgres dbname=test"),
+            None,
+        )
+    });
+    eprintln!("unreachable: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    assert!(e.message().contains("127.0.0.1:1"), "{e}");
+    // A port that accepts but never answers: bounded by the connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let opts = ServerOptions {
+        connect_timeout: Duration::from_secs(1),
+        ..ServerOptions::default()
+    };
+    let e = fails_within(Duration::from_secs(4), || {
+        PostgresBackend::connect_with(
+            Some(&format!(
+                "host=127.0.0.1 port={port} user=postgres dbname=test"
+            )),
+            None,
+            &opts,
+        )
+    });
+    assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
+    drop(silent);
+}
+
+#[test]
+fn open_by_url() {
+    let t = Table::new("pg_url");
+    for scheme in ["postgresql", "postgres"] {
+        let b = dremioorch::backend::open(&format!(
+            "{scheme}://postgres@127.0.0.1:5432/test?table={}",
+            t.0
+        ))
+        .unwrap();
+        b.save_run(&run("u", &format!("url-{scheme}"), 1.0, &[]))
+            .unwrap();
+    }
+    let b = open(&t);
+    assert_eq!(b.list_runs(Some("u"), 10).unwrap().len(), 2);
+}
+
+fn terminate(app: &str) -> u64 {
+    let mut c = admin().unwrap();
+    c.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+        &[&app],
+    )
+    .unwrap()
+    .len() as u64
+}
+
+fn with_app(app: &str) -> String {
+    format!("{} application_name={app}", pg_dsn())
+}
+
+#[test]
+fn connections_killed_mid_run_history_still_exact() {
+    let t = Table::new("pg_kill");
+    let app = format!("dorch_{}", t.0);
+    let b: BackendRef = Arc::new(
+        PostgresBackend::connect_with(Some(&with_app(&app)), Some(&t.0), &quick_retry(15_000))
+            .unwrap(),
+    );
+    // A chain: tasks 10 and 20 kill every connection of the backend.
+    let killed = Arc::new(AtomicUsize::new(0));
+    let mut p = Pipeline::with_backend("killchain", b.clone()).unwrap();
+    for i in 0..30 {
+        let (app, killed) = (app.clone(), killed.clone());
+        p.add_task(Task::new(format!("k{i:02}"), move |_| {
+            if i == 10 || i == 20 {
+                killed.fetch_add(terminate(&app) as usize, Ordering::SeqCst);
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("k{:02}", i - 1), &format!("k{i:02}"))
+                .unwrap();
+        }
+    }
+    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
+    assert_eq!(result.status(), RunStatus::Success);
+    assert!(killed.load(Ordering::SeqCst) >= 2);
+    assert_history_matches(&*b, &result);
+
+    // A kill storm during a fan-out with 4 workers.
+    let p = build_pipeline("killfan", b.clone(), 4, 120);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storm = {
+        let (stop, app) = (stop.clone(), app.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += terminate(&app);
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            n
+        })
+    };
+    let result = within(Duration::from_secs(90), move || p.run()).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let n = storm.join().unwrap();
+    assert!(n >= 1, "the storm killed nothing");
+    assert_eq!(result.status(), RunStatus::Failed); // the planned failures
+    assert_history_matches(&*b, &result);
+}
+
+#[test]
+fn server_down_for_a_while_then_back() {
+    let t = Table::new("pg_outage");
+    let proxy = Arc::new(Proxy::start("127.0.0.1:5432"));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=test",
+        proxy.port
+    );
+    let b: BackendRef = Arc::new(
+        PostgresBackend::connect_with(Some(&dsn), Some(&t.0), &quick_retry(15_000)).unwrap(),
+    );
+    let mut p = Pipeline::with_backend("outage", b.clone()).unwrap();
+    for i in 0..20 {
+        let proxy = proxy.clone();
+        p.add_task(Task::new(format!("o{i:02}"), move |_| {
+            if i == 7 {
+                // The server "restarts": connections drop, new ones are
+                // refused for 1.5 s.
+                proxy.set_down(true);
+                let proxy = proxy.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    proxy.set_down(false);
+                });
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("o{:02}", i - 1), &format!("o{i:02}"))
+                .unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(1400));
+    assert_eq!(result.status(), RunStatus::Success);
+    assert_history_matches(&*b, &result);
+}
+
+#[test]
+fn server_down_past_the_bound_is_a_backend_error() {
+    let t = Table::new("pg_down");
+    let proxy = Arc::new(Proxy::start("127.0.0.1:5432"));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=test",
+        proxy.port
+    );
+    let b: BackendRef = Arc::new(
+        PostgresBackend::connect_with(Some(&dsn), Some(&t.0), &quick_retry(1_500)).unwrap(),
+    );
+    let mut p = Pipeline::with_backend("down", b.clone()).unwrap();
+    p.set_max_workers(2).unwrap();
+    for i in 0..10 {
+        let proxy = proxy.clone();
+        p.add_task(Task::new(format!("d{i}"), move |_| {
+            if i == 3 {
+                proxy.set_down(true);
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("d{}", i - 1), &format!("d{i}"))
+                .unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    let r = within(Duration::from_secs(30), move || p.run());
+    let e = r.err().expect("the run must fail");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    eprintln!("run error: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("could not record task \"d3\""), "{e}");
+    assert!(
+        e.message().contains(&format!("127.0.0.1:{}", proxy.port)),
+        "{e}"
+    );
+    // Direct calls fail the same bounded way, naming what was not written.
+    let e = fails_within(Duration::from_secs(5), || {
+        b.update_task_status("x", "t", TaskStatus::Running)
+    });
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    // Back up: the backend recovers on its own.
+    proxy.set_down(false);
+    b.save_run(&run("down", "after", 1.0, &[])).unwrap();
+    assert!(b.get_run("after").unwrap().is_some());
+}

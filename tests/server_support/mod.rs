@@ -1,0 +1,386 @@
+//! Shared by tests/postgres.rs and tests/mysql.rs: server addresses, table
+//! names with drop guards, the behaviour checks every backend must pass, and
+//! a TCP proxy that can cut the connection to a real server.
+#![allow(dead_code)]
+
+use dremioorch::{
+    Backend, BackendRef, ErrorKind, Pipeline, PipelineRun, RunResult, RunStatus, Task, TaskStatus,
+};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Environment variables are process-wide: tests that change them hold this.
+pub static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+pub fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn pg_dsn() -> String {
+    std::env::var("DORCH_TEST_PG_DSN")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("DORCH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A table name no other test (or process) uses.
+pub fn unique_table(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "t_{prefix}_{}_{}_{:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos & 0xffff
+    )
+}
+
+pub fn run(name: &str, id: &str, start: f64, tasks: &[(&str, TaskStatus)]) -> PipelineRun {
+    PipelineRun {
+        pipeline_name: name.into(),
+        run_id: id.into(),
+        start_time: start,
+        end_time: None,
+        status: RunStatus::Running,
+        tasks: tasks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+/// get_run, update_task_status, save_run, list_runs: each round-trips.
+pub fn check_round_trips(b: &dyn Backend) {
+    assert_eq!(b.get_run("nope").unwrap(), None);
+    let odd = "tâche \"quoted\" \\ back\nline ☃";
+    let mut r = run(
+        "pipe",
+        "run-1",
+        1_700_000_000.25,
+        &[("a", TaskStatus::Pending), (odd, TaskStatus::Pending)],
+    );
+    b.save_run(&r).unwrap();
+    assert_eq!(b.get_run("run-1").unwrap().as_ref(), Some(&r));
+    b.update_task_status("run-1", "a", TaskStatus::Running)
+        .unwrap();
+    b.update_task_status("run-1", odd, TaskStatus::Success)
+        .unwrap();
+    // Setting the same status again is fine (a retried write).
+    b.update_task_status("run-1", odd, TaskStatus::Success)
+        .unwrap();
+    // A task not in the record is added.
+    b.update_task_status("run-1", "late", TaskStatus::Skipped)
+        .unwrap();
+    r.tasks.insert("a".into(), TaskStatus::Running);
+    r.tasks.insert(odd.into(), TaskStatus::Success);
+    r.tasks.insert("late".into(), TaskStatus::Skipped);
+    assert_eq!(b.get_run("run-1").unwrap().as_ref(), Some(&r));
+    assert_eq!(b.list_runs(None, 10).unwrap(), vec![r.clone()]);
+    assert_eq!(b.list_runs(Some("pipe"), 10).unwrap(), vec![r.clone()]);
+    assert_eq!(b.list_runs(Some("other"), 10).unwrap(), vec![]);
+    // Task names differing only in case are different tasks.
+    b.update_task_status("run-1", "A", TaskStatus::Failed)
+        .unwrap();
+    r.tasks.insert("A".into(), TaskStatus::Failed);
+    assert_eq!(b.get_run("run-1").unwrap().as_ref(), Some(&r));
+    // Unknown run: NotFound, and nothing stored.
+    let e = b
+        .update_task_status("missing", "a", TaskStatus::Running)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(b.get_run("missing").unwrap(), None);
+    // A run without tasks.
+    let empty = run("pipe", "run-0", 5.0, &[]);
+    b.save_run(&empty).unwrap();
+    assert_eq!(b.get_run("run-0").unwrap(), Some(empty));
+}
+
+/// save_run replaces the whole record, including live task updates.
+pub fn check_upsert(b: &dyn Backend) {
+    let mut r = run(
+        "p",
+        "u1",
+        10.0,
+        &[("x", TaskStatus::Pending), ("y", TaskStatus::Pending)],
+    );
+    b.save_run(&r).unwrap();
+    b.update_task_status("u1", "x", TaskStatus::Running)
+        .unwrap();
+    b.update_task_status("u1", "z", TaskStatus::Running)
+        .unwrap();
+    r.tasks.insert("x".into(), TaskStatus::Success);
+    r.tasks.insert("y".into(), TaskStatus::Failed);
+    r.status = RunStatus::Failed;
+    r.end_time = Some(12.5);
+    b.save_run(&r).unwrap();
+    // "z" was only live state, so the saved record (without it) wins.
+    assert_eq!(b.get_run("u1").unwrap(), Some(r.clone()));
+    // Saving again is idempotent; changing fields replaces them.
+    b.save_run(&r).unwrap();
+    r.pipeline_name = "renamed".into();
+    r.start_time = 11.0;
+    r.tasks.clear();
+    b.save_run(&r).unwrap();
+    assert_eq!(b.get_run("u1").unwrap(), Some(r.clone()));
+    assert_eq!(b.list_runs(None, 100).unwrap(), vec![r]);
+}
+
+/// list_runs: newest start_time first, filter by pipeline, limit.
+pub fn check_list(b: &dyn Backend) {
+    let mut all = Vec::new();
+    for i in 0..30 {
+        let p = if i % 3 == 0 { "three" } else { "other" };
+        // Saved in a scrambled order.
+        let start = ((i * 7) % 30) as f64 + 1000.0;
+        let r = run(p, &format!("l{i}"), start, &[("t", TaskStatus::Pending)]);
+        b.save_run(&r).unwrap();
+        all.push(r);
+    }
+    b.update_task_status("l3", "t", TaskStatus::Success)
+        .unwrap();
+    all[3].tasks.insert("t".into(), TaskStatus::Success);
+    all.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
+    assert_eq!(b.list_runs(None, 100).unwrap(), all);
+    assert_eq!(b.list_runs(None, 5).unwrap(), all[..5].to_vec());
+    assert_eq!(b.list_runs(None, 0).unwrap(), vec![]);
+    let three: Vec<_> = all
+        .iter()
+        .filter(|r| r.pipeline_name == "three")
+        .cloned()
+        .collect();
+    assert_eq!(three.len(), 10);
+    assert_eq!(b.list_runs(Some("three"), 100).unwrap(), three);
+    assert_eq!(b.list_runs(Some("three"), 3).unwrap(), three[..3].to_vec());
+}
+
+/// 8 threads update different tasks of one run at once; nothing is lost.
+pub fn check_concurrent_updates(b: &(dyn Backend + Sync)) {
+    let names: Vec<String> = (0..8 * 25).map(|i| format!("task{i:03}")).collect();
+    let r = PipelineRun {
+        pipeline_name: "conc".into(),
+        run_id: "c1".into(),
+        start_time: 1.0,
+        end_time: None,
+        status: RunStatus::Running,
+        tasks: names
+            .iter()
+            .map(|n| (n.clone(), TaskStatus::Pending))
+            .collect(),
+    };
+    b.save_run(&r).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let names = &names;
+            s.spawn(move || {
+                for n in names.iter().skip(t).step_by(8) {
+                    b.update_task_status("c1", n, TaskStatus::Running).unwrap();
+                    let fin = if n.ends_with('7') {
+                        TaskStatus::Failed
+                    } else {
+                        TaskStatus::Success
+                    };
+                    b.update_task_status("c1", n, fin).unwrap();
+                }
+            });
+        }
+    });
+    let got = b.get_run("c1").unwrap().unwrap();
+    assert_eq!(got.tasks.len(), names.len());
+    for n in &names {
+        let want = if n.ends_with('7') {
+            TaskStatus::Failed
+        } else {
+            TaskStatus::Success
+        };
+        assert_eq!(got.tasks[n], want, "{n}");
+    }
+}
+
+/// A pipeline: a 40-task diamond-ish DAG, some tasks failing, `workers` threads.
+pub fn build_pipeline(name: &str, backend: BackendRef, workers: usize, n: usize) -> Pipeline {
+    let mut p = Pipeline::with_backend(name, backend).unwrap();
+    p.set_max_workers(workers).unwrap();
+    p.add_task(Task::new("root", |ctx| {
+        ctx.set_output(b"r".to_vec());
+        Ok(())
+    }))
+    .unwrap();
+    for i in 0..n {
+        let fail = i % 13 == 5;
+        p.add_task(Task::new(format!("t{i}"), move |ctx| {
+            assert_eq!(ctx.get("root"), Some(&b"r"[..]));
+            std::thread::sleep(Duration::from_millis(1));
+            if fail {
+                Err("planned failure".into())
+            } else {
+                Ok(())
+            }
+        }))
+        .unwrap();
+        p.add_dependency("root", &format!("t{i}")).unwrap();
+        if i >= 4 {
+            p.add_dependency(&format!("t{}", i - 4), &format!("t{i}"))
+                .unwrap();
+        }
+    }
+    p.add_task(Task::new("end", |_| Ok(())).trigger_rule(dremioorch::TriggerRule::AllDone))
+        .unwrap();
+    for i in n.saturating_sub(4)..n {
+        p.add_dependency(&format!("t{i}"), "end").unwrap();
+    }
+    p
+}
+
+/// The stored run equals the run result exactly.
+pub fn assert_history_matches(b: &dyn Backend, result: &RunResult) {
+    let stored = b
+        .get_run(result.run_id())
+        .unwrap()
+        .expect("the run is stored");
+    assert_eq!(&stored, result.as_run());
+    let listed = b.list_runs(Some(result.pipeline_name()), 1).unwrap();
+    assert_eq!(listed.first(), Some(result.as_run()));
+}
+
+pub fn check_pipeline(backend: BackendRef) {
+    let p = build_pipeline("pipe4", backend.clone(), 4, 40);
+    let result = p.run().unwrap();
+    assert_eq!(result.status(), RunStatus::Failed);
+    assert_eq!(result.task_status("t5"), Some(TaskStatus::Failed));
+    assert_eq!(result.task_status("t9"), Some(TaskStatus::Skipped));
+    assert_eq!(result.task_status("t0"), Some(TaskStatus::Success));
+    assert_eq!(result.task_status("end"), Some(TaskStatus::Success));
+    assert_history_matches(&*backend, &result);
+    let tasks: BTreeMap<_, _> = result.tasks().clone();
+    assert_eq!(tasks.len(), 42);
+}
+
+/// Asserts `f` fails within `limit`, and returns the error.
+pub fn fails_within<T: std::fmt::Debug>(
+    limit: Duration,
+    f: impl FnOnce() -> dremioorch::Result<T>,
+) -> dremioorch::Error {
+    let t = Instant::now();
+    let e = f().expect_err("expected an error");
+    let took = t.elapsed();
+    assert!(took <= limit, "took {took:?} (limit {limit:?}): {e}");
+    e
+}
+
+/// A TCP forwarder in front of a real server: `cut()` drops every open
+/// connection, `set_down(true)` also refuses new ones (as a server that is
+/// restarting), `set_down(false)` lets them through again.
+pub struct Proxy {
+    pub port: u16,
+    down: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let down = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (d, s, c) = (down.clone(), stop.clone(), conns.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        if d.load(Ordering::SeqCst) {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
+                        let Ok(server) = TcpStream::connect(&upstream) else {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        };
+                        let _ = client.set_nodelay(true);
+                        let _ = server.set_nodelay(true);
+                        {
+                            let mut g = c.lock().unwrap();
+                            g.push(client.try_clone().unwrap());
+                            g.push(server.try_clone().unwrap());
+                        }
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Proxy {
+            port,
+            down,
+            conns,
+            stop,
+        }
+    }
+
+    /// Closes every connection going through the proxy.
+    pub fn cut(&self) {
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+        let _ = from.shutdown(Shutdown::Both);
+    });
+}
+
+/// Runs `f` on its own thread, failing the test if it has not finished in
+/// `limit` (a hang is a failure, not a stuck test run).
+pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("did not finish within {limit:?}")
+        }
+        Err(_) => panic!("the checked code panicked (see above)"),
+    }
+}
