@@ -103,7 +103,8 @@ func OpenMySQL(url, table string) (*Backend, error) {
 
 // Open opens any built-in backend from a URL: "memory:",
 // "sqlite:///absolute/path.db", "sqlite://relative.db", "postgresql://..."
-// (or "postgres://..."), "mysql://user:pass@host:port/db".
+// (or "postgres://..."), "mysql://user:pass@host:port/db". Server URLs may
+// end with "?table=name" to use another table than "dremioframe_runs".
 func Open(url string) (*Backend, error) {
 	if err := checkNUL("Open", url); err != nil {
 		return nil, err

@@ -455,8 +455,9 @@ func TestMySQLBackend(t *testing.T) {
 }
 
 func TestServerBackendsByURL(t *testing.T) {
-	serverTable(t)
-	for _, u := range []string{pgURL(), mysqlURL()} {
+	for _, base := range []string{pgURL(), mysqlURL()} {
+		// ?table= picks this test's own table.
+		u := base + "?table=" + serverTable(t)
 		b, err := Open(u)
 		must(t, err)
 		name := "go_url_" + randomSuffix(t)

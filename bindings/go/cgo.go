@@ -173,14 +173,12 @@ func runToC(op string, r *PipelineRun) (*C.DorchRunInfo, error) {
 	if ri == nil {
 		panic("dremioorch: out of C memory")
 	}
-	ri.pipeline_name = cstring(r.PipelineName)
-	ri.run_id = cstring(r.RunID)
-	ri.start_time = C.double(toEpoch(r.StartTime))
+	var end C.double
 	if r.Finished() {
-		ri.has_end_time = true
-		ri.end_time = C.double(toEpoch(r.EndTime))
+		end = C.double(toEpoch(r.EndTime))
 	}
-	ri.status = C.DorchRunStatus(rs)
+	C.dg_run_set_head(ri, cstring(r.PipelineName), cstring(r.RunID), C.double(toEpoch(r.StartTime)),
+		C.bool(r.Finished()), end, rs)
 	for i, n := range names {
 		C.dg_run_set_task(ri, C.size_t(i), cstring(n), statuses[i])
 		ri.tasks_len = C.size_t(i + 1)

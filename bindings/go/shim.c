@@ -124,6 +124,15 @@ DorchRunInfo *dg_run_alloc(size_t ntasks) {
 	if (r && ntasks) r->tasks = (const DorchTaskEntry *)(r + 1);
 	return r;
 }
+void dg_run_set_head(DorchRunInfo *r, char *pipeline_name, char *run_id, double start_time,
+		bool has_end_time, double end_time, int status) {
+	r->pipeline_name = pipeline_name;
+	r->run_id = run_id;
+	r->start_time = start_time;
+	r->has_end_time = has_end_time;
+	r->end_time = has_end_time ? end_time : 0.0;
+	r->status = (DorchRunStatus)status;
+}
 void dg_run_set_task(DorchRunInfo *r, size_t i, char *name, int status) {
 	DorchTaskEntry *e = (DorchTaskEntry *)r->tasks + i;
 	e->name = name;

@@ -45,6 +45,8 @@ DorchCode dg_context_set_output(DorchTaskContext *ctx, const uint8_t *data, size
 // A C copy of a run record built from Go values: one block holding the
 // struct and ntasks entries; free it, and its strings, with dg_run_free.
 DorchRunInfo *dg_run_alloc(size_t ntasks);
+void dg_run_set_head(DorchRunInfo *r, char *pipeline_name, char *run_id, double start_time,
+		bool has_end_time, double end_time, int status);
 void dg_run_set_task(DorchRunInfo *r, size_t i, char *name, int status);
 void dg_run_free(DorchRunInfo *r);
 

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -39,18 +40,25 @@ func main() {
 		*dir = d
 	}
 	log.SetFlags(0)
-	fmt.Printf("dremioorch %s, files in %s\n", dremioorch.Version(), *dir)
-
-	sqlite, err := dremioorch.OpenSQLite(filepath.Join(*dir, "history.db"))
-	if err != nil {
+	if err := run(*dir, os.Stdout); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// run runs the ETL pipeline twice on each backend, writing to w.
+func run(dir string, w io.Writer) error {
+	fmt.Fprintf(w, "dremioorch %s, files in %s\n", dremioorch.Version(), dir)
+
+	sqlite, err := dremioorch.OpenSQLite(filepath.Join(dir, "history.db"))
+	if err != nil {
+		return err
 	}
 	defer sqlite.Close()
 
-	store := &jsonStore{path: filepath.Join(*dir, "runs.json"), runs: map[string]*dremioorch.PipelineRun{}}
+	store := &jsonStore{path: filepath.Join(dir, "runs.json"), runs: map[string]*dremioorch.PipelineRun{}}
 	custom, err := dremioorch.NewCustomBackend(store)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer custom.Close()
 
@@ -58,26 +66,27 @@ func main() {
 		name    string
 		backend *dremioorch.Backend
 	}{{"sqlite", sqlite}, {"go json store", custom}} {
-		fmt.Printf("\n== backend: %s\n", b.name)
+		fmt.Fprintf(w, "\n== backend: %s\n", b.name)
 		for _, failEnrich := range []bool{false, true} {
-			if err := runETL(b.backend, failEnrich); err != nil && !errors.Is(err, dremioorch.ErrTaskFailed) {
-				log.Fatal(err)
+			if err := runETL(w, b.backend, failEnrich); err != nil && !errors.Is(err, dremioorch.ErrTaskFailed) {
+				return err
 			}
 		}
 		runs, err := b.backend.ListRuns("etl", 10)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
-		fmt.Printf("history (%d runs, newest first):\n", len(runs))
+		fmt.Fprintf(w, "history (%d runs, newest first):\n", len(runs))
 		for _, r := range runs {
-			fmt.Printf("  %s  %s  %-7s %6.1fms  %s\n", r.StartTime.Local().Format("15:04:05.000"), r.RunID,
+			fmt.Fprintf(w, "  %s  %s  %-7s %6.1fms  %s\n", r.StartTime.Local().Format("15:04:05.000"), r.RunID,
 				r.Status, float64(r.Duration().Microseconds())/1000, taskList(r))
 		}
 	}
+	return nil
 }
 
 // runETL builds the pipeline on backend and runs it once.
-func runETL(backend *dremioorch.Backend, failEnrich bool) error {
+func runETL(w io.Writer, backend *dremioorch.Backend, failEnrich bool) error {
 	p, err := dremioorch.NewPipeline("etl", backend, 4)
 	if err != nil {
 		return err
@@ -113,13 +122,15 @@ func runETL(backend *dremioorch.Backend, failEnrich bool) error {
 	}
 	res, err := p.Run()
 	if res != nil {
-		fmt.Printf("run %s: %s\n", res.RunID, res.Status)
+		fmt.Fprintf(w, "run %s: %s\n", res.RunID, res.Status)
 		for _, s := range steps {
 			line := fmt.Sprintf("  %-17s %s", s.name, res.Tasks[s.name])
 			if msg, ok := res.Errors[s.name]; ok {
 				line += "  (" + msg + ")"
+			} else if out := res.Output(s.name); s.name == "alert" && out != nil {
+				line += "  " + string(out)
 			}
-			fmt.Println(line)
+			fmt.Fprintln(w, line)
 		}
 	}
 	return err
@@ -158,8 +169,7 @@ func load(c *dremioorch.TaskContext) ([]byte, error) {
 }
 
 func alert(c *dremioorch.TaskContext) ([]byte, error) {
-	fmt.Printf("  ALERT: run %s had a failure\n", c.RunID())
-	return nil, nil
+	return []byte("ALERT: run " + c.RunID() + " had a failure"), nil
 }
 
 func cleanup(c *dremioorch.TaskContext) ([]byte, error) { return []byte("temp files removed"), nil }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds libdremioorch and runs the Go binding's checks: gofmt, go vet,
+# go test -race, and the cgo pointer checks (GODEBUG=cgocheck=1, and the
+# full check: GOEXPERIMENT=cgocheck2 on Go >= 1.21, GODEBUG=cgocheck=2 before).
+# The server tests use the local PostgreSQL and MariaDB (DORCH_GO_PG_URL,
+# DORCH_GO_MYSQL_URL override the URLs; DORCH_GO_SKIP_SERVERS=1 skips them);
+# their tables (prefix dorch_go_) are dropped at the end.
+# BENCH=1 also runs the 10,000-task chain benchmark.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+command -v go >/dev/null || (apt-get update && apt-get install -y golang-go)
+
+drop_tables() {
+	if [ "${DORCH_GO_SKIP_SERVERS:-}" = 1 ]; then return 0; fi
+	if command -v psql >/dev/null; then
+		psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=0 -At -c \
+			"select 'DROP TABLE IF EXISTS \"' || tablename || '\" CASCADE;' from pg_tables where tablename like 'dorch\_go\_%'" 2>/dev/null |
+			psql -q -h 127.0.0.1 -U postgres -d test >/dev/null 2>&1 || true
+	fi
+	if command -v mariadb >/dev/null; then
+		mariadb -h 127.0.0.1 -u root test -N -e \
+			"select concat('DROP TABLE IF EXISTS \`', table_name, '\`;') from information_schema.tables where table_schema = 'test' and table_name like 'dorch\\_go\\_%'" 2>/dev/null |
+			mariadb -h 127.0.0.1 -u root test >/dev/null 2>&1 || true
+	fi
+}
+trap drop_tables EXIT
+
+echo "== cargo build --release"
+(cd "$root" && cargo build --release)
+
+cd "$here"
+go version
+
+echo "== gofmt"
+unformatted="$(gofmt -l .)"
+if [ -n "$unformatted" ]; then
+	echo "not gofmt'ed: $unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 ./...
+
+echo "== GODEBUG=cgocheck=1"
+GODEBUG=cgocheck=1 go test -count=1 ./...
+
+minor="$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')"
+if [ "$minor" -ge 21 ] 2>/dev/null; then
+	echo "== GOEXPERIMENT=cgocheck2"
+	GOEXPERIMENT=cgocheck2 go test -count=1 ./...
+else
+	echo "== GODEBUG=cgocheck=2 (Go 1.$minor has no GOEXPERIMENT=cgocheck2; this is its equivalent)"
+	GODEBUG=cgocheck=2 go test -count=1 ./...
+fi
+
+if [ "${BENCH:-}" = 1 ]; then
+	echo "== benchmark"
+	go test -run '^$' -bench 'Chain10k' -benchtime 20x .
+fi
+echo "Go bindings: all checks passed"
