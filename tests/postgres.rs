@@ -406,7 +406,9 @@ fn server_down_past_the_bound_is_a_backend_error() {
     }
     let t0 = Instant::now();
     let r = within(Duration::from_secs(30), move || p.run());
-    let e = r.err().expect("the run must fail");
+    let Err(e) = r else {
+        panic!("the run must fail")
+    };
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     eprintln!("run error: {e}");
     assert_eq!(e.kind(), ErrorKind::Backend, "{e}");

@@ -8,13 +8,14 @@
 //! so one consistent InnoDB snapshot.
 
 use super::ident::{resolve_table, take_table_param};
-use super::pool::{Connector, Failure, Pool, ServerOptions};
+use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
 use super::rows::{describe_save, describe_update, StoredRun};
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts};
+use std::time::Duration;
 
 /// Environment variables read when no URL is given, as in dremioframe.
 pub const MYSQL_ENV_USER: &str = "DREMIOFRAME_MYSQL_USER";
@@ -50,6 +51,7 @@ struct MyConnector {
     /// `user@host:port/db`, for error messages.
     target: String,
     table: String,
+    connect_timeout: Duration,
     sql: Sql,
 }
 
@@ -94,10 +96,29 @@ impl MyConnector {
 impl Connector for MyConnector {
     type Conn = Conn;
     fn connect(&self) -> std::result::Result<Conn, Failure> {
-        Conn::new(self.opts.clone()).map_err(|e| match self.classify(e) {
-            Failure::Transient(m) => Failure::Transient(format!("cannot connect: {m}")),
-            Failure::Fatal(e) => Failure::Fatal(e.context("cannot connect")),
-        })
+        let opts = self.opts.clone();
+        let deadline = self.connect_timeout + Duration::from_millis(500);
+        match with_deadline(deadline, move || Conn::new(opts)).map_err(Failure::Transient)? {
+            Some(Ok(conn)) => Ok(conn),
+            Some(Err(e)) => {
+                let text = e.to_string();
+                Err(match self.classify(e) {
+                    Failure::Transient(_) => Failure::Transient(format!(
+                        "cannot connect to mysql at {}: {text}",
+                        self.target
+                    )),
+                    Failure::Fatal(_) => Failure::Fatal(Error::backend(format!(
+                        "cannot connect to mysql at {}: {text}",
+                        self.target
+                    ))),
+                })
+            }
+            None => Err(Failure::Transient(format!(
+                "cannot connect to mysql at {}: no answer within {:.1} s",
+                self.target,
+                self.connect_timeout.as_secs_f64()
+            ))),
+        }
     }
 }
 
@@ -246,9 +267,13 @@ impl MySqlBackend {
                 "{select} WHERE r.pipeline_name = ? ORDER BY r.start_time DESC LIMIT ?"
             ),
         };
+        let connect_timeout = opts
+            .get_tcp_connect_timeout()
+            .unwrap_or(options.connect_timeout);
         let connector = MyConnector {
             opts,
             target,
+            connect_timeout,
             table: table.clone(),
             sql,
         };

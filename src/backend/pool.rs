@@ -66,6 +66,24 @@ pub(crate) enum Failure {
     Fatal(Error),
 }
 
+/// Runs a blocking connect on a helper thread and waits at most `timeout`
+/// for it: the drivers' own timeouts cover the TCP connect but not a server
+/// that accepts and then never answers the handshake. `None` on timeout (the
+/// helper thread finishes on its own later).
+pub(crate) fn with_deadline<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::result::Result<Option<T>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("dorch-connect".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot spawn a connect thread: {e}"))?;
+    Ok(rx.recv_timeout(timeout).ok())
+}
+
 /// Makes new connections for a [`Pool`].
 pub(crate) trait Connector: Send + Sync {
     type Conn: Send;

@@ -8,13 +8,12 @@
 //! read is one statement, so one consistent snapshot.
 
 use super::ident::{resolve_table, take_table_param};
-use super::pool::{Connector, Failure, Pool, ServerOptions};
+use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
 use super::rows::{describe_save, describe_update, StoredRun};
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
 use postgres::{Client, NoTls, Row, Statement};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// The environment variable read when no DSN is given, as in dremioframe.
@@ -119,17 +118,13 @@ impl PgConnector {
     /// Opens a connection, the whole handshake bounded by `connect_timeout`
     /// (the driver's own timeout covers only the TCP connect).
     fn open_client(&self) -> std::result::Result<Client, Failure> {
-        let (tx, rx) = mpsc::channel();
         let config = self.config.clone();
-        std::thread::Builder::new()
-            .name("dorch-pg-connect".into())
-            .spawn(move || {
-                let _ = tx.send(config.connect(NoTls));
-            })
-            .map_err(|e| Failure::Transient(format!("cannot spawn a connect thread: {e}")))?;
-        match rx.recv_timeout(self.connect_timeout + Duration::from_millis(500)) {
-            Ok(Ok(client)) => Ok(client),
-            Ok(Err(e)) => {
+        let deadline = self.connect_timeout + Duration::from_millis(500);
+        let r =
+            with_deadline(deadline, move || config.connect(NoTls)).map_err(Failure::Transient)?;
+        match r {
+            Some(Ok(client)) => Ok(client),
+            Some(Err(e)) => {
                 let text = describe(&e);
                 Err(match self.classify(e) {
                     Failure::Transient(_) => Failure::Transient(format!(
@@ -142,7 +137,7 @@ impl PgConnector {
                     ))),
                 })
             }
-            Err(_) => Err(Failure::Transient(format!(
+            None => Err(Failure::Transient(format!(
                 "cannot connect to postgres at {}: no answer within {:.1} s",
                 self.target,
                 self.connect_timeout.as_secs_f64()

@@ -1,0 +1,473 @@
+//! MySqlBackend against the real local server, MariaDB 10.11 here
+//! (DORCH_TEST_MYSQL_URL, default mysql://root@127.0.0.1:3306/test). Each
+//! test uses its own tables, dropped afterwards even when the test fails.
+
+mod server_support;
+
+use dremioorch::backend::{
+    MySqlBackend, ServerOptions, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT,
+    MYSQL_ENV_USER,
+};
+use dremioorch::{Backend, BackendRef, ErrorKind, Pipeline, RunStatus, Task, TaskStatus};
+use mysql::prelude::Queryable;
+use server_support::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Drops the run table and our live-state table when it goes out of scope.
+struct Table(String);
+
+impl Table {
+    fn new(prefix: &str) -> Table {
+        Table(unique_table(prefix))
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if let Ok(mut c) = admin() {
+            let _ = c.query_drop(format!(
+                "DROP TABLE IF EXISTS `{0}`, `{0}_task_state`",
+                self.0
+            ));
+        }
+    }
+}
+
+fn admin() -> Result<mysql::Conn, mysql::Error> {
+    let opts = mysql::OptsBuilder::from_opts(mysql::Opts::from_url(&mysql_url()).unwrap())
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(Duration::from_secs(5)));
+    mysql::Conn::new(opts)
+}
+
+fn open(t: &Table) -> MySqlBackend {
+    within(Duration::from_secs(30), {
+        let (url, name) = (mysql_url(), t.0.clone());
+        move || MySqlBackend::connect(Some(&url), Some(&name))
+    })
+    .unwrap_or_else(|e| panic!("cannot reach the test MySQL server ({}): {e}", mysql_url()))
+}
+
+fn quick_retry(budget_ms: u64) -> ServerOptions {
+    ServerOptions {
+        retry_budget: Duration::from_millis(budget_ms),
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(500),
+        ..ServerOptions::default()
+    }
+}
+
+/// The test server's host and port, from its URL.
+fn server_addr() -> String {
+    let o = mysql::Opts::from_url(&mysql_url()).unwrap();
+    format!("{}:{}", o.get_ip_or_hostname(), o.get_tcp_port())
+}
+
+/// A database user of its own, so its connections can be found and killed
+/// without touching anyone else's; dropped afterwards.
+struct User {
+    name: String,
+    db: String,
+}
+
+impl User {
+    fn new(t: &Table) -> User {
+        let name = format!("dk{}", &t.0[t.0.len().saturating_sub(20)..]).replace('-', "_");
+        let db = mysql::Opts::from_url(&mysql_url())
+            .unwrap()
+            .get_db_name()
+            .unwrap()
+            .to_string();
+        let mut c = admin().unwrap();
+        c.query_drop(format!("DROP USER IF EXISTS '{name}'@'%'"))
+            .unwrap();
+        c.query_drop(format!("CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'"))
+            .unwrap();
+        c.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{name}'@'%'"))
+            .unwrap();
+        User { name, db }
+    }
+
+    fn url(&self) -> String {
+        format!("mysql://{}:pw@{}/{}", self.name, server_addr(), self.db)
+    }
+
+    /// KILLs every connection of this user; returns how many.
+    fn kill_all(&self) -> usize {
+        let mut c = admin().unwrap();
+        let ids: Vec<u64> = c
+            .exec(
+                "SELECT id FROM information_schema.processlist WHERE user = ?",
+                (&self.name,),
+            )
+            .unwrap();
+        let mut n = 0;
+        for id in ids {
+            if c.query_drop(format!("KILL {id}")).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        if let Ok(mut c) = admin() {
+            let _ = c.query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name));
+        }
+    }
+}
+
+#[test]
+fn round_trips() {
+    let t = Table::new("my_rt");
+    check_round_trips(&open(&t));
+}
+
+#[test]
+fn save_run_is_an_upsert() {
+    let t = Table::new("my_up");
+    check_upsert(&open(&t));
+}
+
+#[test]
+fn list_runs_order_filter_limit() {
+    let t = Table::new("my_ls");
+    check_list(&open(&t));
+}
+
+#[test]
+fn eight_threads_update_one_run() {
+    let t = Table::new("my_cc");
+    check_concurrent_updates(&open(&t));
+}
+
+#[test]
+fn pipeline_with_four_workers() {
+    let t = Table::new("my_pl");
+    check_pipeline(Arc::new(open(&t)));
+}
+
+#[test]
+fn schema_layout_and_indexes() {
+    let t = Table::new("my_schema");
+    let _b = open(&t);
+    let _b2 = open(&t); // tables and indexes exist: fine
+    let mut c = admin().unwrap();
+    let cols: Vec<(String, String)> = c
+        .exec(
+            "SELECT column_name, column_type FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+            (&t.0,),
+        )
+        .unwrap();
+    let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run_id",
+            "pipeline_name",
+            "start_time",
+            "end_time",
+            "status",
+            "tasks"
+        ]
+    );
+    assert_eq!(cols[0].1, "varchar(255)");
+    assert_eq!(cols[2].1, "double");
+    assert_eq!(cols[4].1, "varchar(50)");
+    let idx: Vec<String> = c
+        .exec(
+            "SELECT DISTINCT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+            (&t.0,),
+        )
+        .unwrap();
+    for want in ["pipeline", "start_time", "pipeline_start"] {
+        assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
+    }
+    let plan: Vec<mysql::Row> = c
+        .query(format!(
+            "EXPLAIN SELECT * FROM `{}` FORCE INDEX (idx_{}_start_time) \
+             ORDER BY start_time DESC LIMIT 10",
+            t.0, t.0
+        ))
+        .unwrap();
+    assert!(!plan.is_empty());
+}
+
+#[test]
+fn existing_dremioframe_table_is_used_as_is() {
+    let t = Table::new("my_df");
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{0}` (run_id VARCHAR(255) PRIMARY KEY, pipeline_name VARCHAR(255), \
+         start_time DOUBLE, end_time DOUBLE, status VARCHAR(50), tasks JSON)",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES ('df-1', 'dfpipe', 100.5, 101.5, 'SUCCESS', \
+         '{{\"a\": \"SUCCESS\", \"b\": \"SKIPPED\"}}'), \
+         ('df-2', 'dfpipe', 99.0, NULL, 'RUNNING', NULL)",
+        t.0
+    ))
+    .unwrap();
+    let b = open(&t);
+    let r = b.get_run("df-1").unwrap().unwrap();
+    assert_eq!(r.pipeline_name, "dfpipe");
+    assert_eq!(r.end_time, Some(101.5));
+    assert_eq!(r.tasks["b"], TaskStatus::Skipped);
+    let r2 = b.get_run("df-2").unwrap().unwrap();
+    assert!(r2.tasks.is_empty() && r2.end_time.is_none());
+    assert_eq!(b.list_runs(Some("dfpipe"), 10).unwrap().len(), 2);
+    b.update_task_status("df-2", "x", TaskStatus::Running)
+        .unwrap();
+    assert_eq!(
+        b.get_run("df-2").unwrap().unwrap().tasks["x"],
+        TaskStatus::Running
+    );
+}
+
+const VARS: [&str; 5] = [
+    MYSQL_ENV_USER,
+    MYSQL_ENV_PASSWORD,
+    MYSQL_ENV_HOST,
+    MYSQL_ENV_DB,
+    MYSQL_ENV_PORT,
+];
+
+#[test]
+fn config_from_environment_and_its_absence() {
+    let _g = env_lock();
+    let t = Table::new("my_env");
+    for v in VARS {
+        std::env::remove_var(v);
+    }
+    let e = MySqlBackend::connect(None, Some(&t.0)).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains(MYSQL_ENV_USER), "{e}");
+    std::env::set_var(MYSQL_ENV_USER, "root");
+    let e = MySqlBackend::connect(None, Some(&t.0)).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains(MYSQL_ENV_DB), "{e}");
+    let o = mysql::Opts::from_url(&mysql_url()).unwrap();
+    std::env::set_var(MYSQL_ENV_USER, o.get_user().unwrap());
+    if let Some(p) = o.get_pass() {
+        std::env::set_var(MYSQL_ENV_PASSWORD, p);
+    }
+    std::env::set_var(MYSQL_ENV_DB, o.get_db_name().unwrap());
+    std::env::set_var(MYSQL_ENV_HOST, o.get_ip_or_hostname().to_string());
+    std::env::set_var(MYSQL_ENV_PORT, "notaport");
+    let e = MySqlBackend::connect(None, Some(&t.0)).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains(MYSQL_ENV_PORT), "{e}");
+    std::env::set_var(MYSQL_ENV_PORT, o.get_tcp_port().to_string());
+    let r = MySqlBackend::connect(None, Some(&t.0));
+    for v in VARS {
+        std::env::remove_var(v);
+    }
+    let b = r.unwrap();
+    b.save_run(&run("p", "e1", 1.0, &[])).unwrap();
+    assert!(b.get_run("e1").unwrap().is_some());
+}
+
+#[test]
+fn hostile_table_names_are_refused() {
+    for name in [
+        "runs; DROP TABLE users",
+        "runs`",
+        "a b",
+        "",
+        "1runs",
+        "x--",
+        "test.runs",
+    ] {
+        let e = MySqlBackend::connect(Some(&mysql_url()), Some(name))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config, "{name:?}: {e}");
+    }
+    let e = dremioorch::backend::open(&format!("{}?table=a%60b", mysql_url()))
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}
+
+#[test]
+fn unreachable_server_fails_promptly_naming_host_and_port() {
+    let e = fails_within(Duration::from_secs(6), || {
+        MySqlBackend::connect(Some("mysql://root@127.0.0.1:1/test"), None)
+    });
+    eprintln!("unreachable: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    assert!(e.message().contains("127.0.0.1:1"), "{e}");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let opts = ServerOptions {
+        connect_timeout: Duration::from_secs(1),
+        ..ServerOptions::default()
+    };
+    let e = fails_within(Duration::from_secs(4), || {
+        MySqlBackend::connect_with(
+            Some(&format!("mysql://root@127.0.0.1:{port}/test")),
+            None,
+            &opts,
+        )
+    });
+    eprintln!("silent: {e}");
+    assert!(e.message().contains(&format!("127.0.0.1:{port}")), "{e}");
+    drop(silent);
+}
+
+#[test]
+fn open_by_url() {
+    let t = Table::new("my_url");
+    let b = dremioorch::backend::open(&format!("{}?table={}", mysql_url(), t.0)).unwrap();
+    b.save_run(&run("u", "url-1", 1.0, &[])).unwrap();
+    let b = open(&t);
+    assert_eq!(b.list_runs(Some("u"), 10).unwrap().len(), 1);
+}
+
+#[test]
+fn connections_killed_mid_run_history_still_exact() {
+    let t = Table::new("my_kill");
+    let user = Arc::new(User::new(&t));
+    let b: BackendRef = Arc::new(
+        MySqlBackend::connect_with(Some(&user.url()), Some(&t.0), &quick_retry(15_000)).unwrap(),
+    );
+    let killed = Arc::new(AtomicUsize::new(0));
+    let mut p = Pipeline::with_backend("killchain", b.clone()).unwrap();
+    for i in 0..30 {
+        let (user, killed) = (user.clone(), killed.clone());
+        p.add_task(Task::new(format!("k{i:02}"), move |_| {
+            if i == 10 || i == 20 {
+                killed.fetch_add(user.kill_all(), Ordering::SeqCst);
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("k{:02}", i - 1), &format!("k{i:02}"))
+                .unwrap();
+        }
+    }
+    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
+    assert_eq!(result.status(), RunStatus::Success);
+    assert!(killed.load(Ordering::SeqCst) >= 2);
+    assert_history_matches(&*b, &result);
+
+    let p = build_pipeline("killfan", b.clone(), 4, 120);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let storm = {
+        let (stop, user) = (stop.clone(), user.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += user.kill_all();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            n
+        })
+    };
+    let result = within(Duration::from_secs(90), move || p.run()).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let n = storm.join().unwrap();
+    assert!(n >= 1, "the storm killed nothing");
+    assert_eq!(result.status(), RunStatus::Failed); // the planned failures
+    assert_history_matches(&*b, &result);
+}
+
+#[test]
+fn server_down_for_a_while_then_back() {
+    let t = Table::new("my_outage");
+    let proxy = Arc::new(Proxy::start(&server_addr()));
+    let o = mysql::Opts::from_url(&mysql_url()).unwrap();
+    let url = format!(
+        "mysql://{}@127.0.0.1:{}/{}",
+        o.get_user().unwrap(),
+        proxy.port,
+        o.get_db_name().unwrap()
+    );
+    let b: BackendRef =
+        Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(15_000)).unwrap());
+    let mut p = Pipeline::with_backend("outage", b.clone()).unwrap();
+    for i in 0..20 {
+        let proxy = proxy.clone();
+        p.add_task(Task::new(format!("o{i:02}"), move |_| {
+            if i == 7 {
+                proxy.set_down(true);
+                let proxy = proxy.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    proxy.set_down(false);
+                });
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("o{:02}", i - 1), &format!("o{i:02}"))
+                .unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(1400));
+    assert_eq!(result.status(), RunStatus::Success);
+    assert_history_matches(&*b, &result);
+}
+
+#[test]
+fn server_down_past_the_bound_is_a_backend_error() {
+    let t = Table::new("my_down");
+    let proxy = Arc::new(Proxy::start(&server_addr()));
+    let o = mysql::Opts::from_url(&mysql_url()).unwrap();
+    let url = format!(
+        "mysql://{}@127.0.0.1:{}/{}",
+        o.get_user().unwrap(),
+        proxy.port,
+        o.get_db_name().unwrap()
+    );
+    let b: BackendRef =
+        Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(1_500)).unwrap());
+    let mut p = Pipeline::with_backend("down", b.clone()).unwrap();
+    p.set_max_workers(2).unwrap();
+    for i in 0..10 {
+        let proxy = proxy.clone();
+        p.add_task(Task::new(format!("d{i}"), move |_| {
+            if i == 3 {
+                proxy.set_down(true);
+            }
+            Ok(())
+        }))
+        .unwrap();
+        if i > 0 {
+            p.add_dependency(&format!("d{}", i - 1), &format!("d{i}"))
+                .unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    let r = within(Duration::from_secs(30), move || p.run());
+    let Err(e) = r else {
+        panic!("the run must fail")
+    };
+    eprintln!("run error: {e}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("could not record task \"d3\""), "{e}");
+    assert!(
+        e.message().contains(&format!("127.0.0.1:{}", proxy.port)),
+        "{e}"
+    );
+    let e = fails_within(Duration::from_secs(5), || {
+        b.update_task_status("x", "t", TaskStatus::Running)
+    });
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    proxy.set_down(false);
+    b.save_run(&run("down", "after", 1.0, &[])).unwrap();
+    assert!(b.get_run("after").unwrap().is_some());
+}
