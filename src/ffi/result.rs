@@ -1,0 +1,100 @@
+//! The result of a run, as handed to C.
+
+use super::{
+    arg_mut, arg_name, arg_ref, boundary, c_string, DorchCode, DorchRunStatus, DorchTaskStatus,
+};
+use crate::error::Error;
+use crate::pipeline::RunResult;
+use std::ffi::{c_char, CString};
+
+/// The outcome of one run (opaque): statuses and outputs by task. Free it
+/// with `dorch_run_result_free`.
+pub struct DorchRunResult {
+    pub(crate) result: RunResult,
+    pub(crate) run_id: CString,
+}
+
+impl DorchRunResult {
+    pub(crate) fn new(result: RunResult) -> Self {
+        let run_id = c_string(result.run_id());
+        DorchRunResult { result, run_id }
+    }
+}
+
+/// The run's id (a UUID). Borrowed: valid until the result is freed. NULL for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_run_id(r: *const DorchRunResult) -> *const c_char {
+    boundary(|| Ok(arg_ref(r, "result")?.run_id.as_ptr()))
+}
+
+/// The run's final status: `DORCH_RUN_SUCCESS` or `DORCH_RUN_FAILED`.
+/// A NULL result gives `DORCH_RUN_RUNNING` (which a finished run never has)
+/// and sets `dorch_last_error()`.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_status(r: *const DorchRunResult) -> DorchRunStatus {
+    boundary(|| Ok(arg_ref(r, "result")?.result.status().into()))
+}
+
+/// The final status of task `task` (borrowed). An unknown task, a NULL or
+/// bad argument gives `DORCH_TASK_PENDING` (which no task of a finished run
+/// has) and sets `dorch_last_error()`.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_task_status(
+    r: *const DorchRunResult,
+    task: *const c_char,
+) -> DorchTaskStatus {
+    boundary(|| {
+        let r = arg_ref(r, "result")?;
+        let task = arg_name(task, "task")?;
+        let s = r.result.task_status(task).ok_or_else(|| {
+            Error::not_found(format!(
+                "pipeline {:?} has no task named {task:?}",
+                r.result.pipeline_name()
+            ))
+        })?;
+        Ok(s.into())
+    })
+}
+
+/// The output task `task` (borrowed) produced. `DORCH_ERR_NOT_FOUND` when
+/// it produced none (or there is no such task). `*data` is borrowed, valid
+/// until the result is freed.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_output(
+    r: *const DorchRunResult,
+    task: *const c_char,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> DorchCode {
+    boundary(|| {
+        let r = arg_ref(r, "result")?;
+        let task = arg_name(task, "task")?;
+        let data = arg_mut(data, "data")?;
+        let len = arg_mut(len, "len")?;
+        *data = std::ptr::null();
+        *len = 0;
+        let out = r.result.output(task).ok_or_else(|| {
+            Error::not_found(match r.result.task_status(task) {
+                None => format!(
+                    "pipeline {:?} has no task named {task:?}",
+                    r.result.pipeline_name()
+                ),
+                Some(s) => format!("task {task:?} ({s}) produced no output"),
+            })
+        })?;
+        *data = out.as_ptr();
+        *len = out.len();
+        Ok(DorchCode::OK)
+    })
+}
+
+/// Frees a run result and everything borrowed from it. NULL is accepted.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_free(r: *mut DorchRunResult) {
+    boundary(|| {
+        if !r.is_null() {
+            drop(Box::from_raw(r));
+        }
+        Ok(())
+    })
+}
