@@ -294,3 +294,7 @@ func takeRunList(list *C.DorchRunList) []PipelineRun {
 	}
 	return runs
 }
+
+// A *Backend is itself a Store, so a Store can wrap a built-in backend
+// (to audit, filter or mirror what it receives).
+var _ Store = (*Backend)(nil)
