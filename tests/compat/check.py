@@ -1,0 +1,232 @@
+"""dremioframe <-> dremioorch history interoperability, both directions, on
+SQLite, PostgreSQL and MySQL/MariaDB.
+
+Loads dremioframe/orchestration/backend.py from the installed package by file
+path (the package's __init__ pulls in ~1 GB of data libraries) and drives the
+Rust side through examples/compat_tool. Prints one line per check and a
+closing `compat: N passed, M failed`; exits non-zero on any failure.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from urllib.parse import urlparse, unquote
+
+TOOL = sys.argv[1]
+BACKEND_PY = sys.argv[2]
+
+spec = importlib.util.spec_from_file_location("dremioframe_backend", BACKEND_PY)
+df = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(df)
+
+PG_URL = os.environ.get("DORCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("DORCH_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+passed = 0
+failed = 0
+
+
+def check(name, fn):
+    global passed, failed
+    try:
+        fn()
+        passed += 1
+        print(f"ok - {name}")
+    except Exception:
+        failed += 1
+        print(f"not ok - {name}")
+        traceback.print_exc(file=sys.stdout)
+
+
+def tool(url, *args):
+    out = subprocess.run([TOOL, url, *args], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"compat_tool {' '.join(args)} failed: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def as_dict(run):
+    """A dremioframe PipelineRun as the tool's JSON shape."""
+    return {
+        "pipeline_name": run.pipeline_name,
+        "run_id": run.run_id,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "status": run.status,
+        "tasks": dict(run.tasks or {}),
+    }
+
+
+def expect_equal(got, want, what):
+    if got != want:
+        raise AssertionError(f"{what}:\n  got  {got!r}\n  want {want!r}")
+
+
+def mysql_config():
+    u = urlparse(MYSQL_URL)
+    return {
+        "user": unquote(u.username or ""),
+        "password": unquote(u.password or ""),
+        "host": u.hostname or "localhost",
+        "port": u.port or 3306,
+        "database": u.path.lstrip("/"),
+    }
+
+
+def with_table(url, table):
+    return f"{url}{'&' if '?' in url else '?'}table={table}"
+
+
+def orch_to_df(make_df, url, label):
+    """Runs written by dremioorch, read by dremioframe's classes."""
+    pipeline = f"orch_{uuid.uuid4().hex[:8]}"
+    written = tool(url, "write", pipeline)
+    b = make_df()
+    for want in written:
+        got = b.get_run(want["run_id"])
+        if got is None:
+            raise AssertionError(f"dremioframe finds no run {want['run_id']}")
+        expect_equal(as_dict(got), want, f"{label}: dremioframe get_run")
+    listed = [as_dict(r) for r in b.list_runs(pipeline_name=pipeline, limit=10)]
+    expect_equal(listed, written, f"{label}: dremioframe list_runs (newest first)")
+    expect_equal([as_dict(r) for r in b.list_runs(pipeline_name=pipeline, limit=1)],
+                 written[:1], f"{label}: dremioframe list_runs limit")
+
+
+def df_to_orch(make_df, url, label):
+    """Runs written by dremioframe (save_run and its update_task_status),
+    read by dremioorch."""
+    b = make_df()
+    pipeline = f"df_{uuid.uuid4().hex[:8]}"
+    now = time.time()
+    runs = []
+    for i, status in enumerate(["SUCCESS", "FAILED", "RUNNING"]):
+        r = df.PipelineRun(
+            pipeline_name=pipeline,
+            run_id=str(uuid.uuid4()),
+            start_time=now - 10 * i + 0.123456789,
+            status=status,
+            end_time=None if status == "RUNNING" else now - 10 * i + 5.5,
+            tasks={"load": "PENDING", "weird \"name\" é": "PENDING", "x": "SKIPPED"},
+        )
+        b.save_run(r)
+        b.update_task_status(r.run_id, "load", "SUCCESS" if status != "FAILED" else "FAILED")
+        r.tasks["load"] = "SUCCESS" if status != "FAILED" else "FAILED"
+        runs.append(r)
+    # A run saved without tasks.
+    empty = df.PipelineRun(pipeline_name=pipeline, run_id=str(uuid.uuid4()),
+                           start_time=now - 100, status="SUCCESS", end_time=now - 99)
+    b.save_run(empty)
+    empty.tasks = {}
+    runs.append(empty)
+    for r in runs:
+        expect_equal(tool(url, "get", r.run_id), as_dict(r), f"{label}: dremioorch get_run")
+    expect_equal(tool(url, "list", pipeline, "10"), [as_dict(r) for r in runs],
+                 f"{label}: dremioorch list_runs")
+    expect_equal(tool(url, "list", pipeline, "2"), [as_dict(r) for r in runs[:2]],
+                 f"{label}: dremioorch list_runs limit")
+    # dremioorch then updates a dremioframe run: it reads back merged.
+    tool(url, "update", runs[2].run_id, "x", "SUCCESS")
+    got = tool(url, "get", runs[2].run_id)
+    expect_equal(got["tasks"]["x"], "SUCCESS", f"{label}: dremioorch update on a dremioframe run")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="dorch_compat_")
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    # SQLite: one file, table `runs`; dremioorch creates the file for A, and
+    # dremioframe creates another for B.
+    db_a = os.path.join(tmp, "a.db")
+    db_b = os.path.join(tmp, "b.db")
+    check("sqlite: dremioorch -> dremioframe",
+          lambda: orch_to_df(lambda: df.SQLiteBackend(db_a), f"sqlite://{db_a}", "sqlite"))
+    check("sqlite: dremioframe -> dremioorch",
+          lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite://{db_b}", "sqlite"))
+
+    # PostgreSQL.
+    import psycopg2
+    pg_a, pg_b = f"compat_a_{suffix}", f"compat_b_{suffix}"
+    try:
+        check("postgres: dremioorch -> dremioframe",
+              lambda: orch_to_df(lambda: df.PostgresBackend(PG_URL, table_name=pg_a),
+                                 with_table(PG_URL, pg_a), "postgres"))
+        check("postgres: dremioframe -> dremioorch",
+              lambda: df_to_orch(lambda: df.PostgresBackend(PG_URL, table_name=pg_b),
+                                 with_table(PG_URL, pg_b), "postgres"))
+        check("postgres: default table dremioframe_runs, both ways",
+              lambda: default_table(lambda: df.PostgresBackend(PG_URL), PG_URL, "postgres",
+                                    lambda: psycopg2.connect(PG_URL)))
+    finally:
+        try:
+            conn = psycopg2.connect(PG_URL)
+            with conn.cursor() as cur:
+                for t in (pg_a, pg_b):
+                    cur.execute(f"DROP TABLE IF EXISTS {t}, {t}_task_state")
+            conn.commit()
+            conn.close()
+        except Exception as e:
+            print(f"# cleanup failed: {e}")
+
+    # MySQL / MariaDB.
+    import mysql.connector
+    my_a, my_b = f"compat_a_{suffix}", f"compat_b_{suffix}"
+    cfg = mysql_config()
+    try:
+        check("mysql: dremioorch -> dremioframe",
+              lambda: orch_to_df(lambda: df.MySQLBackend(dict(cfg), table_name=my_a),
+                                 with_table(MYSQL_URL, my_a), "mysql"))
+        check("mysql: dremioframe -> dremioorch",
+              lambda: df_to_orch(lambda: df.MySQLBackend(dict(cfg), table_name=my_b),
+                                 with_table(MYSQL_URL, my_b), "mysql"))
+        check("mysql: default table dremioframe_runs, both ways",
+              lambda: default_table(lambda: df.MySQLBackend(dict(cfg)), MYSQL_URL, "mysql",
+                                    lambda: mysql.connector.connect(**cfg)))
+    finally:
+        try:
+            conn = mysql.connector.connect(**cfg)
+            cur = conn.cursor()
+            for t in (my_a, my_b):
+                cur.execute(f"DROP TABLE IF EXISTS `{t}`, `{t}_task_state`")
+            conn.commit()
+            conn.close()
+        except Exception as e:
+            print(f"# cleanup failed: {e}")
+
+    print(f"compat: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def default_table(make_df, url, label, connect):
+    """dremioframe's default table, dremioframe_runs, used by both sides when
+    no table is named. Only runs of fresh pipeline names are looked at, and
+    they are deleted afterwards (the table may be shared)."""
+    pipelines = []
+    try:
+        pipelines.append(f"defaults_{uuid.uuid4().hex[:8]}")
+        written = tool(url, "write", pipelines[-1])
+        b = make_df()
+        got = [as_dict(r) for r in b.list_runs(pipeline_name=pipelines[-1], limit=10)]
+        expect_equal(got, written, f"{label}: dremioframe reads the default table")
+        pipelines.append(f"defaults_{uuid.uuid4().hex[:8]}")
+        r = df.PipelineRun(pipeline_name=pipelines[-1], run_id=str(uuid.uuid4()),
+                           start_time=time.time(), status="SUCCESS", end_time=time.time(),
+                           tasks={"a": "SUCCESS"})
+        b.save_run(r)
+        expect_equal(tool(url, "get", r.run_id), as_dict(r), f"{label}: dremioorch reads it")
+    finally:
+        conn = connect()
+        cur = conn.cursor()
+        for p in pipelines:
+            cur.execute("DELETE FROM dremioframe_runs WHERE pipeline_name = %s", (p,))
+        conn.commit()
+        conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
