@@ -31,6 +31,13 @@ trap drop_tables EXIT
 echo "== cargo build --release"
 (cd "$root" && cargo build --release)
 
+# Go's build cache does not notice a changed C library or header
+# (golang/go#24355): put their identity into the cgo flags, which it does hash,
+# so a rebuilt libdremioorch.a is always the one linked.
+lib="$root/target/release/libdremioorch.a"
+stamp="$(stat -c '%s-%Y' "$lib" "$root/include/dremioorch.h" | tr '\n' '-')"
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -DDORCH_GO_LIB_STAMP=$stamp"
+
 cd "$here"
 go version
 
