@@ -6,6 +6,7 @@ package dremioorch
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync"
 )
@@ -259,7 +260,7 @@ func (b *Backend) GetRun(runID string) (*PipelineRun, error) {
 // pipelineName, or of every pipeline when it is "".
 func (b *Backend) ListRuns(pipelineName string, limit int) ([]PipelineRun, error) {
 	const op = "Backend.ListRuns"
-	if limit < 0 || limit > int(^uint32(0)) {
+	if limit < 0 || uint64(limit) > math.MaxUint32 {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "limit out of range"}
 	}
 	if err := checkNUL(op, pipelineName); err != nil {

@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -174,7 +175,7 @@ type Pipeline struct {
 // The pipeline keeps its own reference to the backend.
 func NewPipeline(name string, backend *Backend, workers int) (*Pipeline, error) {
 	const op = "NewPipeline"
-	if workers < 1 || workers > int(^uint32(0)) {
+	if workers < 1 || uint64(workers) > math.MaxUint32 {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("workers must be at least 1, got %d", workers)}
 	}
 	if err := checkNUL(op, name); err != nil {
@@ -260,7 +261,7 @@ func (p *Pipeline) read(op string, f func(*C.DorchPipeline) error) error {
 // SetMaxWorkers changes how many tasks may run at once (at least 1).
 func (p *Pipeline) SetMaxWorkers(n int) error {
 	const op = "Pipeline.SetMaxWorkers"
-	if n < 0 || n > int(^uint32(0)) {
+	if n < 0 || uint64(n) > math.MaxUint32 {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("workers out of range: %d", n)}
 	}
 	return p.write(op, func(ptr *C.DorchPipeline) error {
@@ -284,14 +285,14 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 	if !ok {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: "task " + quote(name) + ": unknown trigger rule " + quote(string(cfg.rule))}
 	}
-	if cfg.retries < 0 || cfg.retries > int(^uint32(0)) {
+	if cfg.retries < 0 || uint64(cfg.retries) > math.MaxUint32 {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retries out of range: %d", name, cfg.retries)}
 	}
 	delayMS := cfg.retryDelay.Milliseconds()
 	if cfg.retryDelay > 0 && delayMS == 0 {
 		delayMS = 1
 	}
-	if delayMS < 0 || delayMS > int64(^uint32(0)) {
+	if delayMS < 0 || delayMS > math.MaxUint32 {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retry delay out of range: %v", name, cfg.retryDelay)}
 	}
 	if err := checkNUL(op, name); err != nil {
