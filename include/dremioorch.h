@@ -358,7 +358,7 @@ enum DorchCode dorch_backend_save_run(struct DorchBackend *b, const struct Dorch
 enum DorchCode dorch_backend_update_task_status(struct DorchBackend *b,
                                                 const char *run_id,
                                                 const char *task_name,
-                                                enum DorchTaskStatus s);
+                                                DorchTaskStatus s);
 
 /**
  * The run with id `run_id` (borrowed), as a list of one run;

@@ -3,7 +3,7 @@
 use super::run_list::{run_from_c, DorchRunList};
 use super::{
     arg_name, arg_opt_name, arg_out, arg_ref, boundary, task_status_from_raw, DorchCode,
-    DorchRunInfo, DorchTaskStatus,
+    DorchRunInfo, DorchTaskStatusArg,
 };
 use crate::backend::{
     self, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend,
@@ -131,14 +131,13 @@ pub unsafe extern "C" fn dorch_backend_update_task_status(
     b: *mut DorchBackend,
     run_id: *const c_char,
     task_name: *const c_char,
-    s: DorchTaskStatus,
+    s: DorchTaskStatusArg,
 ) -> DorchCode {
     boundary(|| {
         let b = arg_ref(b, "backend")?;
         let run_id = arg_name(run_id, "run_id")?;
         let task = arg_name(task_name, "task_name")?;
-        let raw: u32 = std::mem::transmute::<DorchTaskStatus, u32>(s);
-        let status = task_status_from_raw(raw)?;
+        let status = task_status_from_raw(s)?;
         b.inner.update_task_status(run_id, task, status)?;
         Ok(DorchCode::OK)
     })

@@ -99,6 +99,11 @@ pub enum DorchTriggerRule {
     ALL_DONE = 2,
 }
 
+/// A `DorchTaskStatus` passed by value from C, received as the integer it
+/// is (the host may pass any value) and checked. The header shows it as
+/// `DorchTaskStatus` (cbindgen.toml renames it).
+pub type DorchTaskStatusArg = u32;
+
 impl DorchCode {
     pub(crate) fn of(kind: ErrorKind) -> Self {
         match kind {
