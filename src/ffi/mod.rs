@@ -400,3 +400,55 @@ pub unsafe extern "C" fn dorch_set_error(message: *const c_char) {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> String {
+        unsafe { CStr::from_ptr(dorch_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_dorch_err_panic_with_its_message() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let rc: DorchCode = boundary(|| panic!("kaboom {}", 42));
+        let ptr: *const u8 = boundary(|| -> Result<*const u8> { panic!("again") });
+        let status: DorchTaskStatus = boundary(|| -> Result<DorchTaskStatus> { panic!("x") });
+        std::panic::set_hook(prev);
+        assert_eq!(rc, DorchCode::ERR_PANIC);
+        assert!(ptr.is_null());
+        assert_eq!(status, DorchTaskStatus::PENDING);
+        assert_eq!(last(), "panic inside dremioorch: x");
+    }
+
+    #[test]
+    fn errors_map_to_their_codes_and_messages() {
+        let rc: DorchCode = boundary(|| Err(Error::not_found("no such thing")));
+        assert_eq!(rc, DorchCode::ERR_NOT_FOUND);
+        assert_eq!(last(), "no such thing");
+        let rc: DorchCode = boundary(|| Ok(DorchCode::OK));
+        assert_eq!(rc, DorchCode::OK);
+        assert_eq!(last(), "no such thing", "success leaves the message alone");
+        // A message with a NUL byte is still delivered.
+        let _: DorchCode = boundary(|| Err(Error::invalid("a\0b")));
+        assert_eq!(last(), "a\\0b");
+        for (kind, code) in [
+            (ErrorKind::InvalidArgument, 1),
+            (ErrorKind::NotFound, 2),
+            (ErrorKind::Duplicate, 3),
+            (ErrorKind::Cycle, 4),
+            (ErrorKind::Config, 5),
+            (ErrorKind::Backend, 6),
+            (ErrorKind::TaskFailed, 7),
+            (ErrorKind::Panic, 8),
+        ] {
+            assert_eq!(DorchCode::of(kind) as u32, code);
+            assert!(DorchCode::name_of(code).is_some());
+        }
+        assert!(DorchCode::name_of(9).is_none());
+    }
+}
