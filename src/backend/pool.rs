@@ -30,6 +30,16 @@ pub struct ServerOptions {
     /// MySQL only: socket read/write timeout, so a server that stops
     /// answering cannot hang a call. Default 30 s.
     pub io_timeout: Duration,
+    /// PostgreSQL only. `false` (the default): each `update_task_status` is
+    /// its own committed transaction, visible to every reader at once, but
+    /// committed with `synchronous_commit = off`, so it does not wait for its
+    /// WAL flush (about 0.2 ms per status change on an ordinary disk). A
+    /// server crash can lose the last few hundred milliseconds of task
+    /// updates; `save_run` (start and end of a run) always waits for the
+    /// flush, which also makes every earlier update durable, so finished
+    /// runs are never affected. `true`: every update waits for its flush.
+    /// MySQL and MariaDB follow the server's `innodb_flush_log_at_trx_commit`.
+    pub durable_task_updates: bool,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +51,7 @@ impl Default for ServerOptions {
             max_backoff: Duration::from_secs(2),
             pool_size: 8,
             io_timeout: Duration::from_secs(30),
+            durable_task_updates: false,
         }
     }
 }

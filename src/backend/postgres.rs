@@ -270,12 +270,25 @@ impl PostgresBackend {
                  start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, \
                  status = EXCLUDED.status, tasks = EXCLUDED.tasks"
             ),
-            update: format!(
-                "INSERT INTO {live} (run_id, task_name, status) \
-                 SELECT $1::text, $2::text, $3::text \
-                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
-            ),
+            // Without durable_task_updates, the statement sets
+            // synchronous_commit for its own transaction only (set_config
+            // with is_local = true), so nothing else on the connection changes.
+            update: if options.durable_task_updates {
+                format!(
+                    "INSERT INTO {live} (run_id, task_name, status) \
+                     SELECT $1::text, $2::text, $3::text \
+                     WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
+                     ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
+                )
+            } else {
+                format!(
+                    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                     INSERT INTO {live} (run_id, task_name, status) \
+                     SELECT $1::text, $2::text, $3::text FROM async \
+                     WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
+                     ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
+                )
+            },
             get: format!("{select} WHERE r.run_id = $1"),
             list_all: format!("{select} ORDER BY r.start_time DESC LIMIT $1"),
             list_pipeline: format!(
