@@ -427,3 +427,16 @@ fn server_down_past_the_bound_is_a_backend_error() {
     b.save_run(&run("down", "after", 1.0, &[])).unwrap();
     assert!(b.get_run("after").unwrap().is_some());
 }
+
+#[test]
+fn durable_task_updates_round_trips() {
+    let t = Table::new("pg_dur");
+    let opts = ServerOptions {
+        durable_task_updates: true,
+        pool_size: 2,
+        ..ServerOptions::default()
+    };
+    let b = PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap();
+    check_round_trips(&b);
+    check_concurrent_updates(&b);
+}
