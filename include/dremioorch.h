@@ -540,6 +540,17 @@ enum DorchCode dorch_run_result_output(const struct DorchRunResult *r,
                                        size_t *len);
 
 /**
+ * Why task `task` (borrowed) failed: its last attempt's error (the message
+ * given to `dorch_context_set_error`, or the callback's return code) or
+ * panic. `*message` is borrowed, valid until the result is freed.
+ * `DORCH_ERR_NOT_FOUND`, with `*message` NULL, when the task did not fail
+ * or there is no such task.
+ */
+enum DorchCode dorch_run_result_task_error(const struct DorchRunResult *r,
+                                           const char *task,
+                                           const char **message);
+
+/**
  * Frees a run result and everything borrowed from it. NULL is accepted.
  */
 void dorch_run_result_free(struct DorchRunResult *r);

@@ -5,6 +5,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::pipeline::RunResult;
+use std::collections::HashMap;
 use std::ffi::{c_char, CString};
 
 /// The outcome of one run (opaque): statuses and outputs by task. Free it
@@ -12,12 +13,23 @@ use std::ffi::{c_char, CString};
 pub struct DorchRunResult {
     pub(crate) result: RunResult,
     pub(crate) run_id: CString,
+    /// Failed tasks' messages as C strings, so they can be lent out.
+    errors: HashMap<String, CString>,
 }
 
 impl DorchRunResult {
     pub(crate) fn new(result: RunResult) -> Self {
         let run_id = c_string(result.run_id());
-        DorchRunResult { result, run_id }
+        let errors = result
+            .tasks()
+            .keys()
+            .filter_map(|t| result.error(t).map(|e| (t.clone(), c_string(e))))
+            .collect();
+        DorchRunResult {
+            result,
+            run_id,
+            errors,
+        }
     }
 }
 
@@ -84,6 +96,36 @@ pub unsafe extern "C" fn dorch_run_result_output(
         })?;
         *data = out.as_ptr();
         *len = out.len();
+        Ok(DorchCode::OK)
+    })
+}
+
+/// Why task `task` (borrowed) failed: its last attempt's error (the message
+/// given to `dorch_context_set_error`, or the callback's return code) or
+/// panic. `*message` is borrowed, valid until the result is freed.
+/// `DORCH_ERR_NOT_FOUND`, with `*message` NULL, when the task did not fail
+/// or there is no such task.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_task_error(
+    r: *const DorchRunResult,
+    task: *const c_char,
+    message: *mut *const c_char,
+) -> DorchCode {
+    boundary(|| {
+        let r = arg_ref(r, "result")?;
+        let task = arg_name(task, "task")?;
+        let message = arg_mut(message, "message")?;
+        *message = std::ptr::null();
+        let e = r.errors.get(task).ok_or_else(|| {
+            Error::not_found(match r.result.task_status(task) {
+                None => format!(
+                    "pipeline {:?} has no task named {task:?}",
+                    r.result.pipeline_name()
+                ),
+                Some(s) => format!("task {task:?} did not fail (it is {s})"),
+            })
+        })?;
+        *message = e.as_ptr();
         Ok(DorchCode::OK)
     })
 }

@@ -64,6 +64,17 @@ static void test_retries(void) {
     CHECK_OK(dorch_run_result_output(res, "flaky", &d, &n));
     CHECK(n == 4 && memcmp(d, "done", 4) == 0);
     CHECK_CODE(dorch_run_result_output(res, "never", &d, &n), DORCH_ERR_NOT_FOUND);
+    const char *why = "unset";
+    CHECK_OK(dorch_run_result_task_error(res, "never", &why));
+    CHECK(why != NULL && strcmp(why, "attempt 2 failed (after 2 attempts)") == 0);
+    CHECK_CODE(dorch_run_result_task_error(res, "flaky", &why), DORCH_ERR_NOT_FOUND);
+    CHECK(why == NULL);
+    CHECK_ERR_HAS("did not fail");
+    CHECK_CODE(dorch_run_result_task_error(res, "ghost", &why), DORCH_ERR_NOT_FOUND);
+    CHECK_CODE(dorch_run_result_task_error(res, "", &why), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(dorch_run_result_task_error(res, BAD_UTF8, &why), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(dorch_run_result_task_error(res, "never", NULL), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(dorch_run_result_task_error(NULL, "never", &why), DORCH_ERR_INVALID_ARGUMENT);
     dorch_run_result_free(res);
     dorch_pipeline_free(p);
 }
