@@ -72,7 +72,7 @@ static void test_retries(void) {
     CHECK_ERR_HAS("did not fail");
     CHECK_CODE(dorch_run_result_task_error(res, "ghost", &why), DORCH_ERR_NOT_FOUND);
     CHECK_CODE(dorch_run_result_task_error(res, "", &why), DORCH_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(dorch_run_result_task_error(res, BAD_UTF8, &why), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK_CODE(dorch_run_result_task_error(res, "\xff\xfe", &why), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_run_result_task_error(res, "never", NULL), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_run_result_task_error(NULL, "never", &why), DORCH_ERR_INVALID_ARGUMENT);
     dorch_run_result_free(res);
