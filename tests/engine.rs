@@ -545,3 +545,110 @@ fn an_empty_pipeline_runs_and_succeeds() {
     assert_eq!(r.status(), RunStatus::Success);
     assert!(r.tasks().is_empty());
 }
+
+/// Records how status changes arrive: one by one or grouped.
+#[derive(Default)]
+struct Grouping {
+    writes: Mutex<Vec<Vec<(String, TaskStatus)>>>,
+    inner: MemoryBackend,
+}
+
+impl Backend for Grouping {
+    fn save_run(&self, run: &PipelineRun) -> Result<()> {
+        self.inner.save_run(run)
+    }
+    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
+        self.inner.get_run(run_id)
+    }
+    fn update_task_status(&self, run_id: &str, task: &str, s: TaskStatus) -> Result<()> {
+        self.writes
+            .lock()
+            .unwrap()
+            .push(vec![(task.to_string(), s)]);
+        self.inner.update_task_status(run_id, task, s)
+    }
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        let group = changes.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+        self.writes.lock().unwrap().push(group);
+        self.inner.update_task_statuses(run_id, changes)
+    }
+    fn list_runs(&self, p: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        self.inner.list_runs(p, limit)
+    }
+}
+
+#[test]
+fn one_worker_writes_a_final_status_with_the_next_running() {
+    use TaskStatus::*;
+    let g = |v: &[(&str, TaskStatus)]| -> Vec<(String, TaskStatus)> {
+        v.iter().map(|(t, s)| (t.to_string(), *s)).collect()
+    };
+    for workers in [1, 2] {
+        let backend = Arc::new(Grouping::default());
+        let mut p = Pipeline::with_backend("grouped", backend.clone()).unwrap();
+        p.set_max_workers(workers).unwrap();
+        p.add_task(Task::new("a", ok)).unwrap();
+        p.add_task(Task::new("b", fail)).unwrap();
+        p.add_task(Task::new("c", ok)).unwrap();
+        p.add_task(Task::new("d", ok).trigger_rule(AllDone))
+            .unwrap();
+        for (x, y) in [("a", "b"), ("b", "c"), ("c", "d")] {
+            p.add_dependency(x, y).unwrap();
+        }
+        let r = p.run().unwrap();
+        assert_eq!(r.task_status("c"), Some(Skipped));
+        let writes = backend.writes.lock().unwrap().clone();
+        if workers == 1 {
+            assert_eq!(
+                writes,
+                vec![
+                    g(&[("a", Running)]),
+                    g(&[("a", Success), ("b", Running)]),
+                    g(&[("b", Failed), ("c", Skipped), ("d", Running)]),
+                    g(&[("d", Success)]),
+                ]
+            );
+        } else {
+            let flat: Vec<_> = writes.iter().flatten().cloned().collect();
+            assert!(writes.iter().all(|w| w.len() == 1), "{writes:?}");
+            assert_eq!(
+                flat,
+                g(&[
+                    ("a", Running),
+                    ("a", Success),
+                    ("b", Running),
+                    ("b", Failed),
+                    ("c", Skipped),
+                    ("d", Running),
+                    ("d", Success)
+                ])
+            );
+        }
+    }
+}
+
+#[test]
+fn a_task_sees_every_earlier_status_already_recorded() {
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let seen = Arc::new(Mutex::new(None));
+    let mut p = Pipeline::with_backend("visible", backend.clone()).unwrap();
+    p.add_task(Task::new("first", ok)).unwrap();
+    p.add_task(Task::new("skipped", ok).trigger_rule(OneFailed))
+        .unwrap();
+    let (b, s) = (backend.clone(), seen.clone());
+    p.add_task(
+        Task::new("probe", move |ctx| {
+            *s.lock().unwrap() = b.get_run(ctx.run_id()).unwrap();
+            Ok(())
+        })
+        .trigger_rule(AllDone),
+    )
+    .unwrap();
+    p.add_dependency("first", "skipped").unwrap();
+    p.add_dependency("skipped", "probe").unwrap();
+    p.run().unwrap();
+    let run = seen.lock().unwrap().clone().unwrap();
+    assert_eq!(run.tasks["first"], TaskStatus::Success);
+    assert_eq!(run.tasks["skipped"], TaskStatus::Skipped);
+    assert_eq!(run.tasks["probe"], TaskStatus::Running);
+}

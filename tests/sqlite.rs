@@ -368,3 +368,36 @@ impl SpawnAsync for Command {
             .unwrap()
     }
 }
+
+#[test]
+fn grouped_updates_are_one_atomic_write() {
+    let b = SqliteBackend::open(temp_db("grouped")).unwrap();
+    b.save_run(&run(
+        "p",
+        "g1",
+        1.0,
+        RunStatus::Running,
+        &[("a", TaskStatus::Pending)],
+    ))
+    .unwrap();
+    b.update_task_statuses(
+        "g1",
+        &[
+            ("a", TaskStatus::Running),
+            ("b", TaskStatus::Skipped),
+            ("a", TaskStatus::Success),
+        ],
+    )
+    .unwrap();
+    let got = b.get_run("g1").unwrap().unwrap();
+    assert_eq!(got.tasks["a"], TaskStatus::Success, "the last status wins");
+    assert_eq!(got.tasks["b"], TaskStatus::Skipped);
+    let e = b
+        .update_task_statuses(
+            "ghost",
+            &[("a", TaskStatus::Success), ("b", TaskStatus::Failed)],
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(b.get_run("ghost").unwrap().is_none());
+}

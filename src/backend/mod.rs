@@ -36,6 +36,17 @@ pub trait Backend: Send + Sync {
     /// `NotFound` error.
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()>;
 
+    /// Several status changes of one run, applied in order. The SQL backends
+    /// make them one atomic, committed write (one commit instead of one per
+    /// change); this default makes one `update_task_status` call per change.
+    /// When a task appears more than once, its last status wins.
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        for (task, status) in changes {
+            self.update_task_status(run_id, task, *status)?;
+        }
+        Ok(())
+    }
+
     /// Up to `limit` runs, newest `start_time` first, of one pipeline or of all.
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>>;
 }
@@ -53,7 +64,25 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
         (**self).update_task_status(run_id, task_name, status)
     }
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        (**self).update_task_statuses(run_id, changes)
+    }
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
         (**self).list_runs(pipeline_name, limit)
     }
+}
+
+/// `changes` with only the last status of each task, in first-seen order:
+/// SQL upserts may not touch one row twice in a statement.
+pub(crate) fn last_status_per_task<'a>(
+    changes: &[(&'a str, TaskStatus)],
+) -> Vec<(&'a str, TaskStatus)> {
+    let mut out: Vec<(&str, TaskStatus)> = Vec::with_capacity(changes.len());
+    for &(task, status) in changes {
+        match out.iter_mut().find(|(t, _)| *t == task) {
+            Some(slot) => slot.1 = status,
+            None => out.push((task, status)),
+        }
+    }
+    out
 }

@@ -165,6 +165,26 @@ impl RawRun {
     }
 }
 
+/// Upserts one live task row; 0 rows changed means there is no such run
+/// (the EXISTS guard keeps rows for unknown runs out in the same statement).
+fn upsert_live(
+    conn: &Connection,
+    run_id: &str,
+    task_name: &str,
+    status: TaskStatus,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO dorch_task_state (run_id, task_name, status)
+         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status",
+    )?
+    .execute(params![run_id, task_name, status.as_str()])
+}
+
+fn no_run(run_id: &str) -> Error {
+    Error::not_found(format!("sqlite: no run with id {run_id:?}"))
+}
+
 fn live_rows(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st =
         conn.prepare_cached("SELECT task_name, status FROM dorch_task_state WHERE run_id = ?1")?;
@@ -222,22 +242,27 @@ impl Backend for SqliteBackend {
 
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
         let conn = self.lock();
-        // One statement, so one atomic autocommit transaction; the EXISTS
-        // guard keeps rows for unknown runs out without a second round trip.
-        let n = conn
-            .prepare_cached(
-                "INSERT INTO dorch_task_state (run_id, task_name, status)
-                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
-                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status",
-            )
-            .and_then(|mut st| st.execute(params![run_id, task_name, status.as_str()]))
+        // One statement, so one atomic autocommit transaction.
+        let n = upsert_live(&conn, run_id, task_name, status)
             .map_err(sql_err("update_task_status"))?;
         if n == 0 {
-            return Err(Error::not_found(format!(
-                "sqlite: update_task_status: no run with id {run_id:?}"
-            )));
+            return Err(no_run(run_id));
         }
         Ok(())
+    }
+
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        let mut conn = self.lock();
+        let err = sql_err("update_task_statuses");
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        for &(task, status) in changes {
+            if upsert_live(&tx, run_id, task, status).map_err(&err)? == 0 {
+                return Err(no_run(run_id)); // dropping `tx` rolls back
+            }
+        }
+        tx.commit().map_err(&err)
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

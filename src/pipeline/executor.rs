@@ -5,6 +5,12 @@
 //! calls): a callback may call back into the library. A task's backend update
 //! is made before the scheduler learns the task is done, so the backend sees
 //! every parent's final status before any child's first one.
+//!
+//! With a single worker nothing else can start in between, so a task's final
+//! status is held back and written together with the next task's RUNNING
+//! (or before the final `save_run`) in one `update_task_statuses` call: one
+//! commit per task instead of two on the SQL backends, and still every
+//! status change committed before any further task code runs.
 
 use super::context::{SharedContext, TaskContext};
 use super::{Pipeline, RunResult};
@@ -30,7 +36,12 @@ struct Exec<'a> {
     shared: SharedContext<'a>,
     sched: Mutex<Sched>,
     wake: Condvar,
+    /// One worker: final statuses wait for the next write (see module doc).
+    batch: bool,
 }
+
+/// Status changes not yet written: (task index, status), in order.
+type Pending = Vec<(usize, TaskStatus)>;
 
 /// Calls into the backend with panics turned into backend errors.
 fn guarded<T>(what: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -84,6 +95,7 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
             stop: None,
         }),
         wake: Condvar::new(),
+        batch: p.max_workers.min(n) <= 1,
     };
     let workers = p.max_workers.min(n).max(1);
     if workers == 1 {
@@ -180,6 +192,7 @@ impl Exec<'_> {
     }
 
     fn worker(&self) {
+        let mut pending = Pending::new();
         let mut g = self.lock();
         loop {
             let next = loop {
@@ -194,6 +207,10 @@ impl Exec<'_> {
                 g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
             };
             let Some(i) = next else {
+                drop(g);
+                if let Err(e) = self.record(&pending) {
+                    self.lock().stop.get_or_insert(e);
+                }
                 self.wake.notify_all();
                 return;
             };
@@ -202,9 +219,9 @@ impl Exec<'_> {
             drop(g);
 
             let outcome = if runs {
-                self.run_task(i)
+                self.run_task(i, &mut pending)
             } else {
-                self.skip_task(i)
+                self.skip_task(i, &mut pending)
             };
 
             g = self.lock();
@@ -256,30 +273,53 @@ impl Exec<'_> {
         }
     }
 
-    fn update(&self, i: usize, status: TaskStatus) -> Result<()> {
-        let name = &self.p.tasks[i].name;
-        guarded(|| {
-            self.p
-                .backend
-                .update_task_status(self.shared.run_id, name, status)
+    /// Writes status changes, in order, in one backend call.
+    fn record(&self, changes: &[(usize, TaskStatus)]) -> Result<()> {
+        let named: Vec<(&str, TaskStatus)> = changes
+            .iter()
+            .map(|&(i, s)| (self.p.tasks[i].name.as_str(), s))
+            .collect();
+        let backend = &self.p.backend;
+        let run_id = self.shared.run_id;
+        guarded(|| match named.as_slice() {
+            [] => Ok(()),
+            [(task, status)] => backend.update_task_status(run_id, task, *status),
+            many => backend.update_task_statuses(run_id, many),
         })
         .map_err(|e| {
+            let what: Vec<String> = named
+                .iter()
+                .map(|(t, s)| format!("task {t:?} as {s}"))
+                .collect();
             Error::new(
                 ErrorKind::Backend,
-                format!("the backend failed to record task {name:?} as {status}: {e}"),
+                format!("the backend failed to record {}: {e}", what.join(", ")),
             )
         })
     }
 
-    fn skip_task(&self, i: usize) -> Outcome {
-        match self.update(i, TaskStatus::Skipped) {
+    /// Records a task's final status: at once, or with the next write when
+    /// this run has a single worker.
+    fn finish(&self, i: usize, status: TaskStatus, pending: &mut Pending) -> Result<()> {
+        if self.batch {
+            pending.push((i, status));
+            Ok(())
+        } else {
+            self.record(&[(i, status)])
+        }
+    }
+
+    fn skip_task(&self, i: usize, pending: &mut Pending) -> Outcome {
+        match self.finish(i, TaskStatus::Skipped, pending) {
             Ok(()) => Outcome::Done(TaskStatus::Skipped, None),
             Err(e) => Outcome::BackendFailed(TaskStatus::Skipped, None, e),
         }
     }
 
-    fn run_task(&self, i: usize) -> Outcome {
-        if let Err(e) = self.update(i, TaskStatus::Running) {
+    fn run_task(&self, i: usize, pending: &mut Pending) -> Outcome {
+        let mut changes = std::mem::take(pending);
+        changes.push((i, TaskStatus::Running));
+        if let Err(e) = self.record(&changes) {
             return Outcome::BackendFailed(TaskStatus::Pending, None, e);
         }
         let task = &self.p.tasks[i];
@@ -316,7 +356,7 @@ impl Exec<'_> {
                 last_error
             }
         });
-        match self.update(i, status) {
+        match self.finish(i, status, pending) {
             Ok(()) => Outcome::Done(status, err),
             Err(e) => Outcome::BackendFailed(status, err, e),
         }
