@@ -31,6 +31,7 @@ echo
 echo "== side by side"
 printf '%-34s %16s %16s\n' "" "PostgreSQL" "MariaDB/MySQL"
 printf '%-34s %16s %16s\n' "dremioorch chain, us/task" "$(get postgres chain_us_per_task)" "$(get mysql chain_us_per_task)"
+printf '%-34s %16s %16s\n' "  relaxed flush (see README)" "$(get postgres chain_us_per_task)" "$(get mysql chain_relaxed_flush_us_per_task)"
 printf '%-34s %16s %16s\n' "dremioorch fan-out (4 workers)" "$(get postgres fanout_us_per_task)" "$(get mysql fanout_us_per_task)"
 printf '%-34s %16s %16s\n' "dremioframe chain (500), us/task" "$(get dremioframe-postgres chain_us_per_task)" "$(get dremioframe-mysql chain_us_per_task)"
 printf '%-34s %16s %16s\n' "dremioorch list_runs(10), ms" "$(get postgres list_runs_ms)" "$(get mysql list_runs_ms)"

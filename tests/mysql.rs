@@ -128,6 +128,12 @@ fn round_trips() {
 }
 
 #[test]
+fn grouped_updates_are_one_atomic_write() {
+    let t = Table::new("my_gr");
+    check_grouped_updates(Arc::new(open(&t)));
+}
+
+#[test]
 fn save_run_is_an_upsert() {
     let t = Table::new("my_up");
     check_upsert(&open(&t));

@@ -9,8 +9,8 @@
 
 use super::ident::{resolve_table, take_table_param};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_update, StoredRun};
-use super::Backend;
+use super::rows::{describe_save, describe_update, describe_updates, StoredRun};
+use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
 use mysql::prelude::Queryable;
@@ -40,6 +40,9 @@ struct Sql {
     upsert: String,
     clear: String,
     update: String,
+    /// `update` for several tasks: head, then one `SELECT ?, ?` per task
+    /// joined by UNION ALL, then tail.
+    update_many: (String, String),
     exists: String,
     get: String,
     list_all: String,
@@ -260,6 +263,13 @@ impl MySqlBackend {
                  SELECT r.run_id, ?, ? FROM {t} r WHERE r.run_id = ? \
                  ON DUPLICATE KEY UPDATE status = VALUES(status)"
             ),
+            update_many: (
+                format!(
+                    "INSERT INTO {live} (run_id, task_name, status) \
+                     SELECT r.run_id, c.task_name, c.status FROM {t} r CROSS JOIN ("
+                ),
+                ") c WHERE r.run_id = ? ON DUPLICATE KEY UPDATE status = VALUES(status)".into(),
+            ),
             exists: format!("SELECT 1 FROM {t} WHERE run_id = ?"),
             get: format!("{select} WHERE r.run_id = ?"),
             list_all: format!("{select} ORDER BY r.start_time DESC LIMIT ?"),
@@ -419,6 +429,44 @@ impl Backend for MySqlBackend {
         if !found {
             return Err(Error::not_found(format!(
                 "mysql: update_task_status: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        let changes = last_status_per_task(changes);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let c = self.pool.connector();
+        let (head, tail) = &c.sql.update_many;
+        let rows = vec!["SELECT ? AS task_name, ? AS status"; changes.len()];
+        let sql = format!("{head}{}{tail}", rows.join(" UNION ALL "));
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(changes.len() * 2 + 1);
+        for (task, status) in &changes {
+            params.push((*task).into());
+            params.push(status.as_str().into());
+        }
+        params.push(run_id.into());
+        let found = self.pool.run(
+            &|| format!("mysql: {}", describe_updates(run_id, &changes)),
+            |conn| {
+                let r = (|| {
+                    // One statement: one atomic, committed write.
+                    conn.exec_drop(&sql, params.clone())?;
+                    if conn.affected_rows() > 0 {
+                        return Ok(true);
+                    }
+                    let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;
+                    Ok(one.is_some())
+                })();
+                r.map_err(|e| c.classify(e))
+            },
+        )?;
+        if !found {
+            return Err(Error::not_found(format!(
+                "mysql: update_task_statuses: no run with id {run_id:?}"
             )));
         }
         Ok(())

@@ -9,8 +9,8 @@
 
 use super::ident::{resolve_table, take_table_param};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_update, StoredRun};
-use super::Backend;
+use super::rows::{describe_save, describe_update, describe_updates, StoredRun};
+use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
 use postgres::{Client, NoTls, Row, Statement};
@@ -33,6 +33,7 @@ pub struct PostgresBackend {
 struct Sql {
     save: String,
     update: String,
+    update_many: String,
     get: String,
     list_all: String,
     list_pipeline: String,
@@ -51,6 +52,7 @@ struct PgConn {
     client: Client,
     save: Statement,
     update: Statement,
+    update_many: Statement,
     get: Statement,
     list_all: Statement,
     list_pipeline: Statement,
@@ -149,6 +151,7 @@ impl PgConnector {
         let mut p = |sql: &str| client.prepare(sql).map_err(|e| self.classify(e));
         let save = p(&self.sql.save)?;
         let update = p(&self.sql.update)?;
+        let update_many = p(&self.sql.update_many)?;
         let get = p(&self.sql.get)?;
         let list_all = p(&self.sql.list_all)?;
         let list_pipeline = p(&self.sql.list_pipeline)?;
@@ -156,6 +159,7 @@ impl PgConnector {
             client,
             save,
             update,
+            update_many,
             get,
             list_all,
             list_pipeline,
@@ -289,6 +293,24 @@ impl PostgresBackend {
                      ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
                 )
             },
+            // The same upsert for several tasks at once, from two arrays.
+            update_many: format!(
+                "{async_cte}INSERT INTO {live} (run_id, task_name, status) \
+                 SELECT $1::text, c.task, c.status \
+                 FROM {async_from}unnest($2::text[], $3::text[]) AS c(task, status) \
+                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
+                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status",
+                async_cte = if options.durable_task_updates {
+                    ""
+                } else {
+                    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
+                },
+                async_from = if options.durable_task_updates {
+                    ""
+                } else {
+                    "async, "
+                },
+            ),
             get: format!("{select} WHERE r.run_id = $1"),
             list_all: format!("{select} ORDER BY r.start_time DESC LIMIT $1"),
             list_pipeline: format!(
@@ -454,6 +476,27 @@ impl Backend for PostgresBackend {
         if n == 0 {
             return Err(Error::not_found(format!(
                 "postgres: update_task_status: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
+        let changes = last_status_per_task(changes);
+        let tasks: Vec<&str> = changes.iter().map(|(t, _)| *t).collect();
+        let statuses: Vec<&str> = changes.iter().map(|(_, s)| s.as_str()).collect();
+        let c = self.pool.connector();
+        let n = self.pool.run(
+            &|| format!("postgres: {}", describe_updates(run_id, &changes)),
+            |conn| {
+                conn.client
+                    .execute(&conn.update_many, &[&run_id, &tasks, &statuses])
+                    .map_err(|e| c.classify(e))
+            },
+        )?;
+        if n == 0 && !changes.is_empty() {
+            return Err(Error::not_found(format!(
+                "postgres: update_task_statuses: no run with id {run_id:?}"
             )));
         }
         Ok(())

@@ -49,6 +49,15 @@ pub(crate) fn describe_update(run_id: &str, task: &str, status: TaskStatus) -> S
     format!("could not record task {task:?} of run {run_id} as {status}")
 }
 
+/// What a grouped update was about, for error messages.
+pub(crate) fn describe_updates(run_id: &str, changes: &[(&str, TaskStatus)]) -> String {
+    let what: Vec<String> = changes
+        .iter()
+        .map(|(t, s)| format!("task {t:?} as {s}"))
+        .collect();
+    format!("could not record {} of run {run_id}", what.join(", "))
+}
+
 /// What a save was about, for error messages.
 pub(crate) fn describe_save(run: &PipelineRun) -> String {
     format!(

@@ -243,8 +243,8 @@ impl Backend for SqliteBackend {
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
         let conn = self.lock();
         // One statement, so one atomic autocommit transaction.
-        let n = upsert_live(&conn, run_id, task_name, status)
-            .map_err(sql_err("update_task_status"))?;
+        let n =
+            upsert_live(&conn, run_id, task_name, status).map_err(sql_err("update_task_status"))?;
         if n == 0 {
             return Err(no_run(run_id));
         }

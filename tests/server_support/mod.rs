@@ -384,3 +384,43 @@ pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send +
         Err(_) => panic!("the checked code panicked (see above)"),
     }
 }
+
+/// `update_task_statuses`: one atomic write, the last status of a task wins,
+/// an unknown run is NotFound with nothing stored; and a one-worker run (which
+/// groups each final status with the next RUNNING) is stored exactly.
+pub fn check_grouped_updates(backend: BackendRef) {
+    let b = &*backend;
+    let odd = "grouped \"ünïcode\" ☃";
+    let mut r = run("grp", "grp-1", 3.0, &[("a", TaskStatus::Pending)]);
+    b.save_run(&r).unwrap();
+    b.update_task_statuses(
+        "grp-1",
+        &[
+            ("a", TaskStatus::Running),
+            (odd, TaskStatus::Skipped),
+            ("a", TaskStatus::Success),
+        ],
+    )
+    .unwrap();
+    r.tasks.insert("a".into(), TaskStatus::Success);
+    r.tasks.insert(odd.into(), TaskStatus::Skipped);
+    assert_eq!(b.get_run("grp-1").unwrap().as_ref(), Some(&r));
+    // The same changes again (a retried write) are fine.
+    b.update_task_statuses("grp-1", &[("a", TaskStatus::Success)])
+        .unwrap();
+    b.update_task_statuses("grp-1", &[]).unwrap();
+    let e = b
+        .update_task_statuses(
+            "grp-missing",
+            &[("a", TaskStatus::Running), ("b", TaskStatus::Running)],
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(b.get_run("grp-missing").unwrap(), None);
+
+    let p = build_pipeline("pipe1", backend.clone(), 1, 20);
+    let result = p.run().unwrap();
+    assert_eq!(result.task_status("t5"), Some(TaskStatus::Failed));
+    assert_eq!(result.task_status("t9"), Some(TaskStatus::Skipped));
+    assert_history_matches(b, &result);
+}
