@@ -2,15 +2,19 @@
 //! `max_workers` threads (the caller's thread is one of them).
 //!
 //! No lock of ours is held while host code runs (task callbacks, backend
-//! calls): a callback may call back into the library. A task's backend update
-//! is made before the scheduler learns the task is done, so the backend sees
-//! every parent's final status before any child's first one.
+//! calls): a callback may call back into the library.
 //!
-//! With a single worker nothing else can start in between, so a task's final
-//! status is held back and written together with the next task's RUNNING
-//! (or before the final `save_run`) in one `update_task_statuses` call: one
-//! commit per task instead of two on the SQL backends, and still every
-//! status change committed before any further task code runs.
+//! Status writes and the scheduler: a finished task is *held* by its worker
+//! (its final status not yet written, its children not yet released) until
+//! the worker's next backend write, which carries the held statuses and the
+//! RUNNING of the next task it starts, in one `update_task_statuses` call.
+//! The next task is preferably a child whose only unfinished parent is the
+//! task just done (the worker claims it, so a chain runs on one thread
+//! without hand-offs), else one from the ready queue. So the backend gets one
+//! write per task instead of two (one commit on the SQL backends), sees
+//! every parent's final status before any child's first one, and has every
+//! status change committed before any further task code runs. A worker
+//! writes what it holds before it waits or leaves.
 
 use super::context::{SharedContext, TaskContext};
 use super::{Pipeline, RunResult};
@@ -36,12 +40,18 @@ struct Exec<'a> {
     shared: SharedContext<'a>,
     sched: Mutex<Sched>,
     wake: Condvar,
-    /// One worker: final statuses wait for the next write (see module doc).
-    batch: bool,
 }
 
-/// Status changes not yet written: (task index, status), in order.
-type Pending = Vec<(usize, TaskStatus)>;
+/// A task finished by a worker whose status is not yet written or released
+/// to the scheduler (see the module doc).
+struct Held {
+    task: usize,
+    status: TaskStatus,
+    error: Option<String>,
+    /// The child this worker claimed to run next: already counted in
+    /// `in_flight`, so not released again.
+    claimed: Option<usize>,
+}
 
 /// Calls into the backend with panics turned into backend errors.
 fn guarded<T>(what: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -95,7 +105,6 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
             stop: None,
         }),
         wake: Condvar::new(),
-        batch: p.max_workers.min(n) <= 1,
     };
     let workers = p.max_workers.min(n).max(1);
     if workers == 1 {
@@ -192,80 +201,150 @@ impl Exec<'_> {
     }
 
     fn worker(&self) {
-        let mut pending = Pending::new();
-        let mut g = self.lock();
-        loop {
-            let next = loop {
-                if g.stop.is_none() {
-                    if let Some(i) = g.ready.pop_front() {
-                        break Some(i);
+        let mut held: Vec<Held> = Vec::new();
+        while let Some(i) = self.next_task(&mut held) {
+            let runs = {
+                let g = self.lock();
+                g.stop
+                    .is_none()
+                    .then(|| self.rule_allows(i, &g.status, &held))
+            };
+            let (status, error) = match runs {
+                None => {
+                    // The run is stopping: write what is held, start nothing.
+                    self.flush(&mut held, None);
+                    self.release(vec![not_started(i)], None);
+                    continue;
+                }
+                Some(false) => (TaskStatus::Skipped, None),
+                Some(true) => {
+                    if !self.flush(&mut held, Some(i)) {
+                        self.release(vec![not_started(i)], None);
+                        continue;
                     }
+                    self.attempts(i)
                 }
-                if g.in_flight == 0 {
-                    break None;
-                }
-                g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
             };
-            let Some(i) = next else {
-                drop(g);
-                if let Err(e) = self.record(&pending) {
-                    self.lock().stop.get_or_insert(e);
-                }
-                self.wake.notify_all();
-                return;
-            };
-            let runs = self.rule_allows(i, &g.status);
-            g.in_flight += 1;
-            drop(g);
-
-            let outcome = if runs {
-                self.run_task(i, &mut pending)
-            } else {
-                self.skip_task(i, &mut pending)
-            };
-
-            g = self.lock();
-            g.in_flight -= 1;
-            match outcome {
-                Outcome::Done(status, err) => {
-                    g.status[i] = status;
-                    g.errors[i] = err;
-                }
-                Outcome::BackendFailed(status, err, backend_err) => {
-                    g.status[i] = status;
-                    g.errors[i] = err;
-                    if g.stop.is_none() {
-                        g.stop = Some(backend_err);
-                    }
-                }
-            }
-            if g.status[i] == TaskStatus::Pending {
-                // Not started: its children stay pending too.
-                self.wake.notify_all();
-                continue;
-            }
-            let mut pushed = 0;
-            for &d in &self.p.dag.downstream[i] {
-                g.remaining[d] -= 1;
-                if g.remaining[d] == 0 {
-                    g.ready.push_back(d);
-                    pushed += 1;
-                }
-            }
-            if g.stop.is_some() || (g.in_flight == 0 && g.ready.is_empty()) || pushed > 1 {
-                self.wake.notify_all();
-            } else if pushed == 1 {
-                self.wake.notify_one();
-            }
+            held.push(Held {
+                task: i,
+                status,
+                error,
+                claimed: None,
+            });
+            self.claim_child(&mut held);
         }
     }
 
-    fn rule_allows(&self, i: usize, status: &[TaskStatus]) -> bool {
+    /// The task this worker runs next: the child it claimed, else one from
+    /// the ready queue. Before waiting for one, or when there is nothing left
+    /// to run, it writes and releases what it holds. `None`: the run is over.
+    fn next_task(&self, held: &mut Vec<Held>) -> Option<usize> {
+        if let Some(c) = held.last().and_then(|h| h.claimed) {
+            return Some(c);
+        }
+        let mut g = self.lock();
+        loop {
+            if g.stop.is_none() {
+                if let Some(i) = g.ready.pop_front() {
+                    g.in_flight += 1;
+                    return Some(i);
+                }
+            }
+            if !held.is_empty() {
+                drop(g);
+                self.flush(held, None);
+                g = self.lock();
+                continue;
+            }
+            if g.in_flight == 0 {
+                drop(g);
+                self.wake.notify_all();
+                return None;
+            }
+            g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Claims a child of the task just done whose only unreleased parent is
+    /// that task, to run it next on this thread.
+    fn claim_child(&self, held: &mut [Held]) {
+        let Some(last) = held.last_mut() else { return };
+        let mut g = self.lock();
+        if g.stop.is_some() {
+            return;
+        }
+        let child = self.p.dag.downstream[last.task]
+            .iter()
+            .copied()
+            .find(|&c| g.remaining[c] == 1);
+        if let Some(c) = child {
+            g.remaining[c] = 0;
+            g.in_flight += 1;
+            last.claimed = Some(c);
+        }
+    }
+
+    /// Writes the held statuses, plus `start`'s RUNNING, in one backend call,
+    /// then releases the held tasks. `false` if the write failed (the run then
+    /// stops; the statuses are still released, as they are what happened).
+    fn flush(&self, held: &mut Vec<Held>, start: Option<usize>) -> bool {
+        let mut changes: Vec<(usize, TaskStatus)> =
+            held.iter().map(|h| (h.task, h.status)).collect();
+        changes.extend(start.map(|i| (i, TaskStatus::Running)));
+        let result = self.record(&changes);
+        let ok = result.is_ok();
+        self.release(std::mem::take(held), result.err());
+        ok
+    }
+
+    /// Hands finished tasks to the scheduler: their statuses become visible
+    /// and their children (but a claimed one) lose an unfinished parent.
+    fn release(&self, done: Vec<Held>, failure: Option<Error>) {
+        if done.is_empty() && failure.is_none() {
+            return;
+        }
+        let mut g = self.lock();
+        if let Some(e) = failure {
+            g.stop.get_or_insert(e);
+        }
+        let mut pushed = 0;
+        for h in done {
+            g.status[h.task] = h.status;
+            g.errors[h.task] = h.error;
+            g.in_flight -= 1;
+            if h.status == TaskStatus::Pending {
+                continue; // never started: its children stay pending too
+            }
+            for &c in &self.p.dag.downstream[h.task] {
+                if Some(c) == h.claimed {
+                    continue;
+                }
+                g.remaining[c] -= 1;
+                if g.remaining[c] == 0 {
+                    g.ready.push_back(c);
+                    pushed += 1;
+                }
+            }
+        }
+        if g.stop.is_some() || (g.in_flight == 0 && g.ready.is_empty()) || pushed > 1 {
+            self.wake.notify_all();
+        } else if pushed == 1 {
+            self.wake.notify_one();
+        }
+    }
+
+    fn rule_allows(&self, i: usize, status: &[TaskStatus], held: &[Held]) -> bool {
         let ups = &self.p.dag.upstream[i];
         if ups.is_empty() {
             return true;
         }
-        let mut st = ups.iter().map(|&u| status[u]);
+        let of = |u: usize| {
+            held.iter()
+                .rev()
+                .find(|h| h.task == u)
+                .map_or(status[u], |h| h.status)
+        };
+        let mut st = ups.iter().map(|&u| of(u));
         match self.p.tasks[i].trigger_rule {
             TriggerRule::AllSuccess => st.all(|s| s == TaskStatus::Success),
             TriggerRule::OneFailed => st.any(|s| s == TaskStatus::Failed),
@@ -298,34 +377,11 @@ impl Exec<'_> {
         })
     }
 
-    /// Records a task's final status: at once, or with the next write when
-    /// this run has a single worker.
-    fn finish(&self, i: usize, status: TaskStatus, pending: &mut Pending) -> Result<()> {
-        if self.batch {
-            pending.push((i, status));
-            Ok(())
-        } else {
-            self.record(&[(i, status)])
-        }
-    }
-
-    fn skip_task(&self, i: usize, pending: &mut Pending) -> Outcome {
-        match self.finish(i, TaskStatus::Skipped, pending) {
-            Ok(()) => Outcome::Done(TaskStatus::Skipped, None),
-            Err(e) => Outcome::BackendFailed(TaskStatus::Skipped, None, e),
-        }
-    }
-
-    fn run_task(&self, i: usize, pending: &mut Pending) -> Outcome {
-        let mut changes = std::mem::take(pending);
-        changes.push((i, TaskStatus::Running));
-        if let Err(e) = self.record(&changes) {
-            return Outcome::BackendFailed(TaskStatus::Pending, None, e);
-        }
+    /// Runs task `i`'s attempts: its final status and, if it failed, why.
+    fn attempts(&self, i: usize) -> (TaskStatus, Option<String>) {
         let task = &self.p.tasks[i];
         let attempts = task.retries.saturating_add(1);
         let mut last_error = String::new();
-        let mut status = TaskStatus::Failed;
         for attempt in 1..=attempts {
             if attempt > 1 && !task.retry_delay.is_zero() {
                 std::thread::sleep(task.retry_delay);
@@ -342,28 +398,24 @@ impl Exec<'_> {
                     if let Some(out) = ctx.output.take() {
                         let _ = self.shared.outputs[i].set(out);
                     }
-                    status = TaskStatus::Success;
-                    break;
+                    return (TaskStatus::Success, None);
                 }
                 Ok(Err(e)) => last_error = e.to_string(),
                 Err(p) => last_error = format!("task panicked: {}", panic_message(&*p)),
             }
         }
-        let err = (status == TaskStatus::Failed).then(|| {
-            if attempts > 1 {
-                format!("{last_error} (after {attempts} attempts)")
-            } else {
-                last_error
-            }
-        });
-        match self.finish(i, status, pending) {
-            Ok(()) => Outcome::Done(status, err),
-            Err(e) => Outcome::BackendFailed(status, err, e),
+        if attempts > 1 {
+            last_error = format!("{last_error} (after {attempts} attempts)");
         }
+        (TaskStatus::Failed, Some(last_error))
     }
 }
 
-enum Outcome {
-    Done(TaskStatus, Option<String>),
-    BackendFailed(TaskStatus, Option<String>, Error),
+fn not_started(task: usize) -> Held {
+    Held {
+        task,
+        status: TaskStatus::Pending,
+        error: None,
+        claimed: None,
+    }
 }
