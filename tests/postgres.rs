@@ -446,3 +446,27 @@ fn durable_task_updates_round_trips() {
     check_round_trips(&b);
     check_concurrent_updates(&b);
 }
+
+#[test]
+fn a_call_blocked_in_the_server_fails_after_io_timeout() {
+    let t = Table::new("pg_io");
+    let opts = ServerOptions {
+        io_timeout: Duration::from_millis(1500),
+        ..quick_retry(1000)
+    };
+    let b = PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap();
+    b.save_run(&run("p", "io-1", 1.0, &[])).unwrap();
+    // Another session holds the table: our read waits in the server until
+    // statement_timeout cancels it.
+    let mut locker = admin().unwrap();
+    let mut tx = locker.transaction().unwrap();
+    tx.batch_execute(&format!("LOCK TABLE \"{}\" IN ACCESS EXCLUSIVE MODE", t.0))
+        .unwrap();
+    let started = Instant::now();
+    let e = fails_within(Duration::from_secs(10), || b.get_run("io-1"));
+    assert!(started.elapsed() >= Duration::from_millis(1400), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    assert!(e.message().contains("statement timeout"), "{e}");
+    tx.rollback().unwrap();
+    assert!(b.get_run("io-1").unwrap().is_some(), "the backend recovers");
+}

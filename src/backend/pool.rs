@@ -27,8 +27,12 @@ pub struct ServerOptions {
     /// Most connections kept open at once; callers beyond that wait for one.
     /// Default 8.
     pub pool_size: usize,
-    /// MySQL only: socket read/write timeout, so a server that stops
-    /// answering cannot hang a call. Default 30 s.
+    /// How long one call may wait on the server. Default 30 s. MySQL: the
+    /// socket read/write timeout. PostgreSQL (whose driver has no read
+    /// timeout): the TCP user timeout, so data the server stops
+    /// acknowledging fails the call, and the server's `statement_timeout`
+    /// unless the DSN sets `options`; a server process that is frozen while
+    /// its host still answers TCP is not covered.
     pub io_timeout: Duration,
     /// PostgreSQL only. `false` (the default): each `update_task_status` is
     /// its own committed transaction, visible to every reader at once, but

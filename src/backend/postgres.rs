@@ -254,8 +254,20 @@ impl PostgresBackend {
                 options.connect_timeout
             }
         };
+        // The driver has no read timeout: bound a silent peer with TCP
+        // (keepalives, and a cap on unacknowledged data) and a statement
+        // that hangs in the server with statement_timeout.
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
+        config.tcp_user_timeout(options.io_timeout);
+        if config.get_options().is_none() {
+            config.options(&format!(
+                "-c statement_timeout={}",
+                options.io_timeout.as_millis()
+            ));
+        }
         let target = describe_target(&config);
 
         let t = quote(&table);
