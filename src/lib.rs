@@ -30,3 +30,8 @@ pub use backend::{
 pub use error::{Error, ErrorKind, Result};
 pub use model::{now_seconds, parse_tasks_json, PipelineRun, RunStatus, TaskStatus, TriggerRule};
 pub use pipeline::{Pipeline, RunResult, Task, TaskContext, TaskError, TaskFn};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
