@@ -9,7 +9,7 @@
 
 use super::ident::{resolve_table, take_table_param};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_update, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
@@ -39,8 +39,7 @@ pub struct MySqlBackend {
 struct Sql {
     upsert: String,
     clear: String,
-    update: String,
-    /// `update` for several tasks: head, then one `SELECT ?, ?` per task
+    /// Upsert of live rows for several tasks: head, then one `SELECT ?, ?` per task
     /// joined by UNION ALL, then tail.
     update_many: (String, String),
     exists: String,
@@ -258,11 +257,6 @@ impl MySqlBackend {
                  end_time = VALUES(end_time), status = VALUES(status), tasks = VALUES(tasks)"
             ),
             clear: format!("DELETE FROM {live} WHERE run_id = ?"),
-            update: format!(
-                "INSERT INTO {live} (run_id, task_name, status) \
-                 SELECT r.run_id, ?, ? FROM {t} r WHERE r.run_id = ? \
-                 ON DUPLICATE KEY UPDATE status = VALUES(status)"
-            ),
             update_many: (
                 format!(
                     "INSERT INTO {live} (run_id, task_name, status) \
@@ -409,29 +403,7 @@ impl Backend for MySqlBackend {
     }
 
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
-        let c = self.pool.connector();
-        let found = self.pool.run(
-            &|| format!("mysql: {}", describe_update(run_id, task_name, status)),
-            |conn| {
-                let r = (|| {
-                    conn.exec_drop(&c.sql.update, (task_name, status.as_str(), run_id))?;
-                    if conn.affected_rows() > 0 {
-                        return Ok(true);
-                    }
-                    // 0 rows: no such run, or the status was already this one
-                    // (a retried write whose first attempt had committed).
-                    let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;
-                    Ok(one.is_some())
-                })();
-                r.map_err(|e| c.classify(e))
-            },
-        )?;
-        if !found {
-            return Err(Error::not_found(format!(
-                "mysql: update_task_status: no run with id {run_id:?}"
-            )));
-        }
-        Ok(())
+        self.update_task_statuses(run_id, &[(task_name, status)])
     }
 
     fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
@@ -466,7 +438,7 @@ impl Backend for MySqlBackend {
         )?;
         if !found {
             return Err(Error::not_found(format!(
-                "mysql: update_task_statuses: no run with id {run_id:?}"
+                "mysql: no run with id {run_id:?}"
             )));
         }
         Ok(())

@@ -9,7 +9,7 @@
 
 use super::ident::{resolve_table, take_table_param};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_update, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
@@ -32,7 +32,6 @@ pub struct PostgresBackend {
 
 struct Sql {
     save: String,
-    update: String,
     update_many: String,
     get: String,
     list_all: String,
@@ -51,7 +50,6 @@ struct PgConnector {
 struct PgConn {
     client: Client,
     save: Statement,
-    update: Statement,
     update_many: Statement,
     get: Statement,
     list_all: Statement,
@@ -150,7 +148,6 @@ impl PgConnector {
     fn prepare(&self, mut client: Client) -> std::result::Result<PgConn, Failure> {
         let mut p = |sql: &str| client.prepare(sql).map_err(|e| self.classify(e));
         let save = p(&self.sql.save)?;
-        let update = p(&self.sql.update)?;
         let update_many = p(&self.sql.update_many)?;
         let get = p(&self.sql.get)?;
         let list_all = p(&self.sql.list_all)?;
@@ -158,7 +155,6 @@ impl PgConnector {
         Ok(PgConn {
             client,
             save,
-            update,
             update_many,
             get,
             list_all,
@@ -286,26 +282,10 @@ impl PostgresBackend {
                  start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, \
                  status = EXCLUDED.status, tasks = EXCLUDED.tasks"
             ),
-            // Without durable_task_updates, the statement sets
-            // synchronous_commit for its own transaction only (set_config
-            // with is_local = true), so nothing else on the connection changes.
-            update: if options.durable_task_updates {
-                format!(
-                    "INSERT INTO {live} (run_id, task_name, status) \
-                     SELECT $1::text, $2::text, $3::text \
-                     WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                     ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
-                )
-            } else {
-                format!(
-                    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) \
-                     INSERT INTO {live} (run_id, task_name, status) \
-                     SELECT $1::text, $2::text, $3::text FROM async \
-                     WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                     ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status"
-                )
-            },
-            // The same upsert for several tasks at once, from two arrays.
+            // Upserts live rows for the tasks of two arrays, in one statement
+            // (so one atomic, committed transaction), only if the run exists.
+            // Without durable_task_updates it sets synchronous_commit for its
+            // own transaction only (set_config with is_local = true).
             update_many: format!(
                 "{async_cte}INSERT INTO {live} (run_id, task_name, status) \
                  SELECT $1::text, c.task, c.status \
@@ -476,21 +456,7 @@ impl Backend for PostgresBackend {
     }
 
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
-        let c = self.pool.connector();
-        let n = self.pool.run(
-            &|| format!("postgres: {}", describe_update(run_id, task_name, status)),
-            |conn| {
-                conn.client
-                    .execute(&conn.update, &[&run_id, &task_name, &status.as_str()])
-                    .map_err(|e| c.classify(e))
-            },
-        )?;
-        if n == 0 {
-            return Err(Error::not_found(format!(
-                "postgres: update_task_status: no run with id {run_id:?}"
-            )));
-        }
-        Ok(())
+        self.update_task_statuses(run_id, &[(task_name, status)])
     }
 
     fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
@@ -508,7 +474,7 @@ impl Backend for PostgresBackend {
         )?;
         if n == 0 && !changes.is_empty() {
             return Err(Error::not_found(format!(
-                "postgres: update_task_statuses: no run with id {run_id:?}"
+                "postgres: no run with id {run_id:?}"
             )));
         }
         Ok(())

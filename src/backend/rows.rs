@@ -45,11 +45,6 @@ impl StoredRun {
 }
 
 /// What an update was about, for error messages.
-pub(crate) fn describe_update(run_id: &str, task: &str, status: TaskStatus) -> String {
-    format!("could not record task {task:?} of run {run_id} as {status}")
-}
-
-/// What a grouped update was about, for error messages.
 pub(crate) fn describe_updates(run_id: &str, changes: &[(&str, TaskStatus)]) -> String {
     let what: Vec<String> = changes
         .iter()

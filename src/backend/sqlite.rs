@@ -2,11 +2,11 @@
 //! own holding live per-task state so that a status update costs the same at
 //! any run size (see DESIGN.md §2).
 
+use super::rows::StoredRun;
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::model::{parse_tasks_json, PipelineRun, RunStatus, TaskStatus};
+use crate::model::{PipelineRun, TaskStatus};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,8 +36,11 @@ CREATE TABLE IF NOT EXISTS dorch_task_state (
 ) WITHOUT ROWID;
 ";
 
-const SELECT_RUN: &str =
-    "SELECT run_id, pipeline_name, start_time, end_time, status, tasks FROM runs";
+/// One statement reads a run and its live task rows (as a JSON object), so
+/// every read is one consistent snapshot.
+const SELECT_RUN: &str = "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, \
+     r.tasks, (SELECT json_group_object(l.task_name, l.status) FROM dorch_task_state l \
+     WHERE l.run_id = r.run_id) FROM runs r";
 
 /// Runs kept in one SQLite file, readable and writable by dremioframe too.
 ///
@@ -113,56 +116,16 @@ impl SqliteBackend {
     }
 }
 
-fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok(RawRun {
+fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+    Ok(StoredRun {
         run_id: row.get(0)?,
-        pipeline_name: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        start_time: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+        pipeline_name: row.get(1)?,
+        start_time: row.get(2)?,
         end_time: row.get(3)?,
         status: row.get(4)?,
         tasks: row.get(5)?,
+        live: row.get(6)?,
     })
-}
-
-/// A `runs` row before its strings are checked.
-struct RawRun {
-    run_id: String,
-    pipeline_name: String,
-    start_time: f64,
-    end_time: Option<f64>,
-    status: Option<String>,
-    tasks: Option<String>,
-}
-
-impl RawRun {
-    fn into_run(self, live: Vec<(String, String)>) -> Result<PipelineRun> {
-        let ctx = |e: Error| e.context(format!("sqlite: run {:?}", self.run_id));
-        let status = self
-            .status
-            .as_deref()
-            .ok_or_else(|| Error::backend("status is NULL"))
-            .and_then(|s| {
-                s.parse::<RunStatus>()
-                    .map_err(|e| Error::backend(e.message()))
-            })
-            .map_err(ctx)?;
-        let mut tasks: BTreeMap<String, TaskStatus> =
-            parse_tasks_json(self.tasks.as_deref()).map_err(ctx)?;
-        for (name, s) in live {
-            let st = s
-                .parse::<TaskStatus>()
-                .map_err(|e| ctx(Error::backend(e.message())))?;
-            tasks.insert(name, st);
-        }
-        Ok(PipelineRun {
-            pipeline_name: self.pipeline_name,
-            run_id: self.run_id,
-            start_time: self.start_time,
-            end_time: self.end_time,
-            status,
-            tasks,
-        })
-    }
 }
 
 /// Upserts one live task row; 0 rows changed means there is no such run
@@ -183,13 +146,6 @@ fn upsert_live(
 
 fn no_run(run_id: &str) -> Error {
     Error::not_found(format!("sqlite: no run with id {run_id:?}"))
-}
-
-fn live_rows(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut st =
-        conn.prepare_cached("SELECT task_name, status FROM dorch_task_state WHERE run_id = ?1")?;
-    let rows = st.query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
 }
 
 impl Backend for SqliteBackend {
@@ -227,17 +183,12 @@ impl Backend for SqliteBackend {
     }
 
     fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
-        let mut conn = self.lock();
-        let err = sql_err("get_run");
-        let tx = conn.transaction().map_err(&err)?;
-        let raw = tx
-            .prepare_cached(&format!("{SELECT_RUN} WHERE run_id = ?1"))
+        let conn = self.lock();
+        let raw = conn
+            .prepare_cached(&format!("{SELECT_RUN} WHERE r.run_id = ?1"))
             .and_then(|mut st| st.query_row([run_id], row_to_run).optional())
-            .map_err(&err)?;
-        let Some(raw) = raw else { return Ok(None) };
-        let live = live_rows(&tx, run_id).map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        raw.into_run(live).map(Some)
+            .map_err(sql_err("get_run"))?;
+        raw.map(|r| r.into_run("sqlite")).transpose()
     }
 
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
@@ -266,29 +217,18 @@ impl Backend for SqliteBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
-        let mut conn = self.lock();
-        let err = sql_err("list_runs");
-        let tx = conn.transaction().map_err(&err)?;
-        let raws: Vec<RawRun> = match pipeline_name {
-            Some(p) => tx
+        let conn = self.lock();
+        let raws: Vec<StoredRun> = match pipeline_name {
+            Some(p) => conn
                 .prepare_cached(&format!(
-                    "{SELECT_RUN} WHERE pipeline_name = ?1 ORDER BY start_time DESC LIMIT ?2"
+                    "{SELECT_RUN} WHERE r.pipeline_name = ?1 ORDER BY r.start_time DESC LIMIT ?2"
                 ))
                 .and_then(|mut st| st.query_map(params![p, limit], row_to_run)?.collect()),
-            None => tx
-                .prepare_cached(&format!("{SELECT_RUN} ORDER BY start_time DESC LIMIT ?1"))
+            None => conn
+                .prepare_cached(&format!("{SELECT_RUN} ORDER BY r.start_time DESC LIMIT ?1"))
                 .and_then(|mut st| st.query_map(params![limit], row_to_run)?.collect()),
         }
-        .map_err(&err)?;
-        let mut with_live = Vec::with_capacity(raws.len());
-        for raw in raws {
-            let live = live_rows(&tx, &raw.run_id).map_err(&err)?;
-            with_live.push((raw, live));
-        }
-        tx.commit().map_err(&err)?;
-        with_live
-            .into_iter()
-            .map(|(raw, live)| raw.into_run(live))
-            .collect()
+        .map_err(sql_err("list_runs"))?;
+        raws.into_iter().map(|r| r.into_run("sqlite")).collect()
     }
 }
