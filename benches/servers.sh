@@ -7,24 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-VENV=${DORCH_COMPAT_VENV:-$TARGET/compat-venv}
-PY=${PYTHON:-python3}
-
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import psycopg2, mysql.connector" 2>/dev/null \
-   || [ -z "$(find "$VENV" -path '*dremioframe/orchestration/backend.py' -print -quit 2>/dev/null)" ]; then
-    echo "servers.sh: creating virtualenv in $VENV"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps \
-        dremioframe psycopg2-binary mysql-connector-python
-fi
-BACKEND_PY=$(find "$VENV" -path '*dremioframe/orchestration/backend.py' -print -quit)
+VENV_OUT=$(bash "$ROOT/scripts/compat-venv.sh")
+VENV_PY=$(sed -n 1p <<<"$VENV_OUT")
+BACKEND_PY=$(sed -n 2p <<<"$VENV_OUT")
 
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 echo "== dremioorch (cargo bench --bench servers)"
 cargo bench --quiet --bench servers 2>&1 | tee -a "$OUT" | grep -v '^RESULT'
-echo "== dremioframe $("$VENV/bin/pip" show dremioframe 2>/dev/null | sed -n 's/^Version: //p')"
-"$VENV/bin/python" "$ROOT/benches/dremioframe_servers.py" "$BACKEND_PY" | tee -a "$OUT" | grep -v '^RESULT'
+echo "== dremioframe $("$VENV_PY" -m pip show dremioframe 2>/dev/null | sed -n 's/^Version: //p')"
+"$VENV_PY" "$ROOT/benches/dremioframe_servers.py" "$BACKEND_PY" | tee -a "$OUT" | grep -v '^RESULT'
 
 get() { awk -v k="$1" -v m="$2" '$1 == "RESULT" && $2 == k && $3 == m { print $4 }' "$OUT"; }
 echo
