@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 VENV_OUT=$(bash "$ROOT/scripts/compat-venv.sh")
 VENV_PY=$(sed -n 1p <<<"$VENV_OUT")
 BACKEND_PY=$(sed -n 2p <<<"$VENV_OUT")
