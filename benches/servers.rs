@@ -246,8 +246,8 @@ fn bench_mysql() -> Figures {
         move || {
             if let Ok(mut c) = mysql::Conn::new(opts.clone()) {
                 let _ = c.query_drop(format!(
-                    "DROP TABLE IF EXISTS `{table}`, `{table}_task_state`, \
-                     `{table}_h`, `{table}_h_task_state`"
+                    "DROP TABLE IF EXISTS `{table}_task_state`, `{table}`, \
+                     `{table}_h_task_state`, `{table}_h`"
                 ));
             }
         }

@@ -28,7 +28,7 @@ impl Drop for Table {
     fn drop(&mut self) {
         if let Ok(mut c) = admin() {
             let _ = c.query_drop(format!(
-                "DROP TABLE IF EXISTS `{0}`, `{0}_task_state`",
+                "DROP TABLE IF EXISTS `{0}_task_state`, `{0}`", // child first: it has a foreign key
                 self.0
             ));
         }
@@ -236,6 +236,59 @@ fn existing_dremioframe_table_is_used_as_is() {
         b.get_run("df-2").unwrap().unwrap().tasks["x"],
         TaskStatus::Running
     );
+}
+
+/// The live table refers to the run table with a foreign key, so a plain
+/// upsert refuses unknown runs; a run table it cannot refer to (here one
+/// whose run_id has another character set) gets a live table without one,
+/// and the backend works the same.
+#[test]
+fn live_table_with_and_without_a_foreign_key() {
+    let fk_count = |c: &mut mysql::Conn, t: &str| -> i64 {
+        c.exec_first(
+            "SELECT COUNT(*) FROM information_schema.referential_constraints \
+             WHERE constraint_schema = DATABASE() AND table_name = ?",
+            (format!("{t}_task_state"),),
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let mut c = admin().unwrap();
+    let with = Table::new("my_fk");
+    let without = Table::new("my_nofk");
+    c.query_drop(format!(
+        "CREATE TABLE `{0}` (run_id VARCHAR(255) CHARACTER SET latin1 PRIMARY KEY, \
+         pipeline_name VARCHAR(255), start_time DOUBLE, end_time DOUBLE, status VARCHAR(50), \
+         tasks JSON) ENGINE=InnoDB",
+        without.0
+    ))
+    .unwrap();
+    for (t, fks) in [(&with, 1), (&without, 0)] {
+        let b = open(t);
+        assert_eq!(fk_count(&mut c, &t.0), fks, "{}", t.0);
+        b.save_run(&run("fk", "fk-1", 1.0, &[("a", TaskStatus::Pending)]))
+            .unwrap();
+        b.update_task_statuses(
+            "fk-1",
+            &[("a", TaskStatus::Success), ("b", TaskStatus::Running)],
+        )
+        .unwrap();
+        let got = b.get_run("fk-1").unwrap().unwrap();
+        assert_eq!(got.tasks["a"], TaskStatus::Success);
+        assert_eq!(got.tasks["b"], TaskStatus::Running);
+        for e in [
+            b.update_task_status("nope", "a", TaskStatus::Running)
+                .unwrap_err(),
+            b.update_task_statuses(
+                "nope",
+                &[("a", TaskStatus::Running), ("b", TaskStatus::Failed)],
+            )
+            .unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {e}", t.0);
+        }
+        assert_eq!(b.get_run("nope").unwrap(), None);
+    }
 }
 
 const VARS: [&str; 5] = [

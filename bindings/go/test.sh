@@ -22,7 +22,7 @@ drop_tables() {
 	fi
 	if command -v mariadb >/dev/null; then
 		mariadb -h 127.0.0.1 -u root test -N -e \
-			"select concat('DROP TABLE IF EXISTS \`', table_name, '\`;') from information_schema.tables where table_schema = 'test' and table_name like 'dorch\\_go\\_%'" 2>/dev/null |
+			"select concat('DROP TABLE IF EXISTS \`', table_name, '\`;') from information_schema.tables where table_schema = 'test' and table_name like 'dorch\\_go\\_%' order by table_name like '%\\_task\\_state' desc" 2>/dev/null |
 			mariadb -h 127.0.0.1 -u root test >/dev/null 2>&1 || true
 	fi
 }

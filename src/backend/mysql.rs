@@ -55,6 +55,11 @@ struct MyConnector {
     table: String,
     connect_timeout: Duration,
     sql: Sql,
+    /// The live table has a foreign key to the run table, so a plain
+    /// multi-row upsert refuses an unknown run by itself (error 1452);
+    /// without it (a run table that cannot be referenced) the upsert joins
+    /// the run table instead, which costs a temporary table per write.
+    live_fk: bool,
 }
 
 impl MyConnector {
@@ -274,7 +279,8 @@ impl MySqlBackend {
         let connect_timeout = opts
             .get_tcp_connect_timeout()
             .unwrap_or(options.connect_timeout);
-        let connector = MyConnector {
+        let mut connector = MyConnector {
+            live_fk: false,
             opts,
             target,
             connect_timeout,
@@ -286,7 +292,7 @@ impl MySqlBackend {
             Failure::Fatal(e) => e.context("mysql backend"),
         };
         let mut conn = connector.connect().map_err(opening)?;
-        create_schema(&mut conn, &table)
+        connector.live_fk = create_schema(&mut conn, &table)
             .map_err(|e| opening(connector.classify(e)))
             .map_err(|e| e.context(format!("cannot create table {table:?}")))?;
         let pool = Pool::new(connector, options.clone());
@@ -300,7 +306,12 @@ impl MySqlBackend {
     }
 }
 
-fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<(), mysql::Error> {
+/// ER_NO_REFERENCED_ROW_2: a child row whose parent does not exist.
+const NO_PARENT_ROW: u16 = 1452;
+
+/// Creates what is missing; `true` when the live table has its foreign key
+/// to the run table.
+fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysql::Error> {
     let t = format!("`{table}`");
     conn.query_drop(format!(
         "CREATE TABLE IF NOT EXISTS {t} (
@@ -314,14 +325,31 @@ fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<(), mysql:
     ))?;
     // Task names are compared byte for byte (a case-insensitive collation
     // would merge "A" and "a"); run ids use the run table's collation.
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS `{table}_task_state` (
-            run_id VARCHAR(255) NOT NULL,
-            task_name VARBINARY(1024) NOT NULL,
-            status VARCHAR(50) NOT NULL,
-            PRIMARY KEY (run_id, task_name)
-        ) ENGINE=InnoDB"
-    ))?;
+    let live = |fk: &str| {
+        format!(
+            "CREATE TABLE IF NOT EXISTS `{table}_task_state` (
+                run_id VARCHAR(255) NOT NULL,
+                task_name VARBINARY(1024) NOT NULL,
+                status VARCHAR(50) NOT NULL,
+                PRIMARY KEY (run_id, task_name){fk}
+            ) ENGINE=InnoDB"
+        )
+    };
+    // The foreign key needs a run table it can reference (InnoDB, the same
+    // column type and collation); a run table made otherwise gets a live
+    // table without one.
+    let fk = format!(",\n FOREIGN KEY (run_id) REFERENCES {t} (run_id) ON DELETE CASCADE");
+    if let Err(e) = conn.query_drop(live(&fk)) {
+        match e {
+            mysql::Error::MySqlError(_) => conn.query_drop(live(""))?,
+            e => return Err(e),
+        }
+    }
+    let has_fk: Option<i64> = conn.exec_first(
+        "SELECT 1 FROM information_schema.referential_constraints \
+         WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
+        (format!("{table}_task_state"), table),
+    )?;
     // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): look first,
     // and accept losing a race to another process (1061, duplicate key name).
     let existing: Vec<String> = conn.exec(
@@ -344,7 +372,7 @@ fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<(), mysql:
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(has_fk.is_some())
 }
 
 impl MySqlBackend {
@@ -412,22 +440,40 @@ impl Backend for MySqlBackend {
             return Ok(());
         }
         let c = self.pool.connector();
-        let (head, tail) = &c.sql.update_many;
-        let rows = vec!["SELECT ? AS task_name, ? AS status"; changes.len()];
-        let sql = format!("{head}{}{tail}", rows.join(" UNION ALL "));
-        let mut params: Vec<mysql::Value> = Vec::with_capacity(changes.len() * 2 + 1);
-        for (task, status) in &changes {
-            params.push((*task).into());
-            params.push(status.as_str().into());
-        }
-        params.push(run_id.into());
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(changes.len() * 3 + 1);
+        let sql = if c.live_fk {
+            for (task, status) in &changes {
+                params.extend([run_id.into(), (*task).into(), status.as_str().into()]);
+            }
+            let rows = vec!["(?, ?, ?)"; changes.len()];
+            format!(
+                "INSERT INTO `{}_task_state` (run_id, task_name, status) VALUES {} \
+                 ON DUPLICATE KEY UPDATE status = VALUES(status)",
+                c.table,
+                rows.join(", ")
+            )
+        } else {
+            for (task, status) in &changes {
+                params.extend([(*task).into(), status.as_str().into()]);
+            }
+            params.push(run_id.into());
+            let (head, tail) = &c.sql.update_many;
+            let rows = vec!["SELECT ? AS task_name, ? AS status"; changes.len()];
+            format!("{head}{}{tail}", rows.join(" UNION ALL "))
+        };
         let found = self.pool.run(
             &|| format!("mysql: {}", describe_updates(run_id, &changes)),
             |conn| {
                 let r = (|| {
                     // One statement: one atomic, committed write.
-                    conn.exec_drop(&sql, params.clone())?;
-                    if conn.affected_rows() > 0 {
+                    match conn.exec_drop(&sql, params.clone()) {
+                        // The foreign key refused it: no such run.
+                        Err(mysql::Error::MySqlError(e)) if e.code == NO_PARENT_ROW => {
+                            return Ok(false)
+                        }
+                        r => r?,
+                    }
+                    if c.live_fk || conn.affected_rows() > 0 {
                         return Ok(true);
                     }
                     let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;

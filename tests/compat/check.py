@@ -192,7 +192,7 @@ def main():
             conn = mysql.connector.connect(**cfg)
             cur = conn.cursor()
             for t in (my_a, my_b):
-                cur.execute(f"DROP TABLE IF EXISTS `{t}`, `{t}_task_state`")
+                cur.execute(f"DROP TABLE IF EXISTS `{t}_task_state`, `{t}`")
             conn.commit()
             conn.close()
         except Exception as e:
