@@ -13,7 +13,7 @@ use mysql::prelude::Queryable;
 use server_support::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Drops the run table and our live-state table when it goes out of scope.
 struct Table(String);
@@ -453,31 +453,7 @@ fn server_down_for_a_while_then_back() {
     );
     let b: BackendRef =
         Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(15_000)).unwrap());
-    let mut p = Pipeline::with_backend("outage", b.clone()).unwrap();
-    for i in 0..20 {
-        let proxy = proxy.clone();
-        p.add_task(Task::new(format!("o{i:02}"), move |_| {
-            if i == 7 {
-                proxy.set_down(true);
-                let proxy = proxy.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(1500));
-                    proxy.set_down(false);
-                });
-            }
-            Ok(())
-        }))
-        .unwrap();
-        if i > 0 {
-            p.add_dependency(&format!("o{:02}", i - 1), &format!("o{i:02}"))
-                .unwrap();
-        }
-    }
-    let t0 = Instant::now();
-    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
-    assert!(t0.elapsed() >= Duration::from_millis(1400));
-    assert_eq!(result.status(), RunStatus::Success);
-    assert_history_matches(&*b, &result);
+    check_outage_then_back(b, &proxy);
 }
 
 #[test]
@@ -493,40 +469,5 @@ fn server_down_past_the_bound_is_a_backend_error() {
     );
     let b: BackendRef =
         Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(1_500)).unwrap());
-    let mut p = Pipeline::with_backend("down", b.clone()).unwrap();
-    p.set_max_workers(2).unwrap();
-    for i in 0..10 {
-        let proxy = proxy.clone();
-        p.add_task(Task::new(format!("d{i}"), move |_| {
-            if i == 3 {
-                proxy.set_down(true);
-            }
-            Ok(())
-        }))
-        .unwrap();
-        if i > 0 {
-            p.add_dependency(&format!("d{}", i - 1), &format!("d{i}"))
-                .unwrap();
-        }
-    }
-    let t0 = Instant::now();
-    let r = within(Duration::from_secs(30), move || p.run());
-    let Err(e) = r else {
-        panic!("the run must fail")
-    };
-    eprintln!("run error: {e}");
-    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-    assert!(e.message().contains("could not record task \"d3\""), "{e}");
-    assert!(
-        e.message().contains(&format!("127.0.0.1:{}", proxy.port)),
-        "{e}"
-    );
-    let e = fails_within(Duration::from_secs(5), || {
-        b.update_task_status("x", "t", TaskStatus::Running)
-    });
-    assert_eq!(e.kind(), ErrorKind::Backend);
-    proxy.set_down(false);
-    b.save_run(&run("down", "after", 1.0, &[])).unwrap();
-    assert!(b.get_run("after").unwrap().is_some());
+    check_down_past_the_bound(b, &proxy);
 }
