@@ -25,11 +25,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 struct Sched {
-    /// Upstream tasks of each task not yet final.
+    /// Upstream tasks of each task not yet released by their worker.
     remaining: Vec<usize>,
     status: Vec<TaskStatus>,
     errors: Vec<Option<String>>,
     ready: VecDeque<usize>,
+    /// Tasks taken from the queue or claimed, and not yet released.
     in_flight: usize,
     /// The first backend failure; once set, no task starts.
     stop: Option<Error>,
