@@ -8,10 +8,9 @@ use dremioorch::backend::{
     MySqlBackend, ServerOptions, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT,
     MYSQL_ENV_USER,
 };
-use dremioorch::{Backend, BackendRef, ErrorKind, Pipeline, RunStatus, Task, TaskStatus};
+use dremioorch::{Backend, BackendRef, ErrorKind, TaskStatus};
 use mysql::prelude::Queryable;
 use server_support::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -398,46 +397,7 @@ fn connections_killed_mid_run_history_still_exact() {
     let b: BackendRef = Arc::new(
         MySqlBackend::connect_with(Some(&user.url()), Some(&t.0), &quick_retry(15_000)).unwrap(),
     );
-    let killed = Arc::new(AtomicUsize::new(0));
-    let mut p = Pipeline::with_backend("killchain", b.clone()).unwrap();
-    for i in 0..30 {
-        let (user, killed) = (user.clone(), killed.clone());
-        p.add_task(Task::new(format!("k{i:02}"), move |_| {
-            if i == 10 || i == 20 {
-                killed.fetch_add(user.kill_all(), Ordering::SeqCst);
-            }
-            Ok(())
-        }))
-        .unwrap();
-        if i > 0 {
-            p.add_dependency(&format!("k{:02}", i - 1), &format!("k{i:02}"))
-                .unwrap();
-        }
-    }
-    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
-    assert_eq!(result.status(), RunStatus::Success);
-    assert!(killed.load(Ordering::SeqCst) >= 2);
-    assert_history_matches(&*b, &result);
-
-    let p = build_pipeline("killfan", b.clone(), 4, 120);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let storm = {
-        let (stop, user) = (stop.clone(), user.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                n += user.kill_all();
-                std::thread::sleep(Duration::from_millis(40));
-            }
-            n
-        })
-    };
-    let result = within(Duration::from_secs(90), move || p.run()).unwrap();
-    stop.store(true, Ordering::SeqCst);
-    let n = storm.join().unwrap();
-    assert!(n >= 1, "the storm killed nothing");
-    assert_eq!(result.status(), RunStatus::Failed); // the planned failures
-    assert_history_matches(&*b, &result);
+    check_kills_mid_run(b, Arc::new(move || user.kill_all()));
 }
 
 #[test]

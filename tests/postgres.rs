@@ -5,9 +5,8 @@
 mod server_support;
 
 use dremioorch::backend::{PostgresBackend, ServerOptions, PG_DSN_ENV};
-use dremioorch::{Backend, BackendRef, ErrorKind, Pipeline, RunStatus, Task, TaskStatus};
+use dremioorch::{Backend, BackendRef, ErrorKind, RunStatus, TaskStatus};
 use server_support::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -299,48 +298,7 @@ fn connections_killed_mid_run_history_still_exact() {
         PostgresBackend::connect_with(Some(&with_app(&app)), Some(&t.0), &quick_retry(15_000))
             .unwrap(),
     );
-    // A chain: tasks 10 and 20 kill every connection of the backend.
-    let killed = Arc::new(AtomicUsize::new(0));
-    let mut p = Pipeline::with_backend("killchain", b.clone()).unwrap();
-    for i in 0..30 {
-        let (app, killed) = (app.clone(), killed.clone());
-        p.add_task(Task::new(format!("k{i:02}"), move |_| {
-            if i == 10 || i == 20 {
-                killed.fetch_add(terminate(&app) as usize, Ordering::SeqCst);
-            }
-            Ok(())
-        }))
-        .unwrap();
-        if i > 0 {
-            p.add_dependency(&format!("k{:02}", i - 1), &format!("k{i:02}"))
-                .unwrap();
-        }
-    }
-    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
-    assert_eq!(result.status(), RunStatus::Success);
-    assert!(killed.load(Ordering::SeqCst) >= 2);
-    assert_history_matches(&*b, &result);
-
-    // A kill storm during a fan-out with 4 workers.
-    let p = build_pipeline("killfan", b.clone(), 4, 120);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let storm = {
-        let (stop, app) = (stop.clone(), app.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                n += terminate(&app);
-                std::thread::sleep(Duration::from_millis(40));
-            }
-            n
-        })
-    };
-    let result = within(Duration::from_secs(90), move || p.run()).unwrap();
-    stop.store(true, Ordering::SeqCst);
-    let n = storm.join().unwrap();
-    assert!(n >= 1, "the storm killed nothing");
-    assert_eq!(result.status(), RunStatus::Failed); // the planned failures
-    assert_history_matches(&*b, &result);
+    check_kills_mid_run(b, Arc::new(move || terminate(&app) as usize));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use dremioorch::{
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -425,29 +425,83 @@ pub fn check_grouped_updates(backend: BackendRef) {
     assert_history_matches(b, &result);
 }
 
-/// A 20-task chain during which the server "restarts" (connections drop, new
-/// ones are refused for 1.5 s): the run waits it out and the history is exact.
-pub fn check_outage_then_back(b: BackendRef, proxy: &Arc<Proxy>) {
-    let mut p = Pipeline::with_backend("outage", b.clone()).unwrap();
-    for i in 0..20 {
-        let proxy = proxy.clone();
-        p.add_task(Task::new(format!("o{i:02}"), move |_| {
-            if i == 7 {
-                proxy.set_down(true);
-                let proxy = proxy.clone();
-                std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(1500));
-                    proxy.set_down(false);
-                });
-            }
+/// A chain of `n` no-op tasks named `{prefix}{i}`; task `i` first calls `at(i)`.
+pub fn chain_with(
+    name: &str,
+    prefix: &str,
+    backend: BackendRef,
+    n: usize,
+    at: impl Fn(usize) + Send + Sync + Clone + 'static,
+) -> Pipeline {
+    let mut p = Pipeline::with_backend(name, backend).unwrap();
+    for i in 0..n {
+        let at = at.clone();
+        p.add_task(Task::new(format!("{prefix}{i}"), move |_| {
+            at(i);
             Ok(())
         }))
         .unwrap();
         if i > 0 {
-            p.add_dependency(&format!("o{:02}", i - 1), &format!("o{i:02}"))
+            p.add_dependency(&format!("{prefix}{}", i - 1), &format!("{prefix}{i}"))
                 .unwrap();
         }
     }
+    p
+}
+
+/// `kill` drops every server connection of the backend and says how many.
+/// In a chain, tasks 10 and 20 kill them; then a kill storm runs through a
+/// 4-worker fan-out. Both runs finish and the stored history is exact.
+pub fn check_kills_mid_run(b: BackendRef, kill: Arc<dyn Fn() -> usize + Send + Sync>) {
+    let killed = Arc::new(AtomicUsize::new(0));
+    let p = chain_with("killchain", "k", b.clone(), 30, {
+        let (kill, killed) = (kill.clone(), killed.clone());
+        move |i| {
+            if i == 10 || i == 20 {
+                killed.fetch_add(kill(), Ordering::SeqCst);
+            }
+        }
+    });
+    let result = within(Duration::from_secs(60), move || p.run()).unwrap();
+    assert_eq!(result.status(), RunStatus::Success);
+    assert!(killed.load(Ordering::SeqCst) >= 2);
+    assert_history_matches(&*b, &result);
+
+    let p = build_pipeline("killfan", b.clone(), 4, 120);
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += kill();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            n
+        })
+    };
+    let result = within(Duration::from_secs(90), move || p.run()).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let n = storm.join().unwrap();
+    assert!(n >= 1, "the storm killed nothing");
+    assert_eq!(result.status(), RunStatus::Failed); // the planned failures
+    assert_history_matches(&*b, &result);
+}
+
+/// A 20-task chain during which the server "restarts" (connections drop, new
+/// ones are refused for 1.5 s): the run waits it out and the history is exact.
+pub fn check_outage_then_back(b: BackendRef, proxy: &Arc<Proxy>) {
+    let proxy = proxy.clone();
+    let p = chain_with("outage", "o", b.clone(), 20, move |i| {
+        if i == 7 {
+            proxy.set_down(true);
+            let proxy = proxy.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                proxy.set_down(false);
+            });
+        }
+    });
     let t0 = Instant::now();
     let result = within(Duration::from_secs(60), move || p.run()).unwrap();
     assert!(t0.elapsed() >= Duration::from_millis(1400));
@@ -459,22 +513,15 @@ pub fn check_outage_then_back(b: BackendRef, proxy: &Arc<Proxy>) {
 /// run ends promptly with a Backend error naming what was not written and
 /// the server's address; the backend recovers once the server is back.
 pub fn check_down_past_the_bound(b: BackendRef, proxy: &Arc<Proxy>) {
-    let mut p = Pipeline::with_backend("down", b.clone()).unwrap();
-    p.set_max_workers(2).unwrap();
-    for i in 0..10 {
+    let mut p = chain_with("down", "d", b.clone(), 10, {
         let proxy = proxy.clone();
-        p.add_task(Task::new(format!("d{i}"), move |_| {
+        move |i| {
             if i == 3 {
                 proxy.set_down(true);
             }
-            Ok(())
-        }))
-        .unwrap();
-        if i > 0 {
-            p.add_dependency(&format!("d{}", i - 1), &format!("d{i}"))
-                .unwrap();
         }
-    }
+    });
+    p.set_max_workers(2).unwrap();
     let t0 = Instant::now();
     let r = within(Duration::from_secs(30), move || p.run());
     let Err(e) = r else {
