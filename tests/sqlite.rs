@@ -149,7 +149,8 @@ fn updates_are_live_and_save_run_is_an_upsert() {
     );
     b.save_run(&fin).unwrap();
     assert_eq!(b.get_run("r1").unwrap().unwrap(), fin);
-    let conn = rusqlite_conn(&path);
+    // A second, independent connection, as another program would open the file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
     let (status, tasks, live): (String, String, i64) = conn
         .query_row(
             "SELECT status, tasks, (SELECT count(*) FROM dorch_task_state) FROM runs WHERE run_id = 'r1'",
@@ -160,25 +161,6 @@ fn updates_are_live_and_save_run_is_an_upsert() {
     assert_eq!(status, "FAILED");
     assert_eq!(tasks, r#"{"a":"SUCCESS","b":"FAILED"}"#);
     assert_eq!(live, 0, "live rows are cleared by save_run");
-}
-
-fn rusqlite_conn(path: &std::path::Path) -> SqliteProbe {
-    SqliteProbe::open(path)
-}
-
-/// A second, independent connection, as another program would open the file.
-struct SqliteProbe(SqliteBackendConn);
-type SqliteBackendConn = rusqlite::Connection;
-impl SqliteProbe {
-    fn open(path: &std::path::Path) -> Self {
-        SqliteProbe(rusqlite::Connection::open(path).unwrap())
-    }
-}
-impl std::ops::Deref for SqliteProbe {
-    type Target = rusqlite::Connection;
-    fn deref(&self) -> &rusqlite::Connection {
-        &self.0
-    }
 }
 
 #[test]

@@ -4,6 +4,7 @@ use super::{
     arg_mut, arg_name, arg_ref, boundary, c_string, DorchCode, DorchRunStatus, DorchTaskStatus,
 };
 use crate::error::Error;
+use crate::model::TaskStatus;
 use crate::pipeline::RunResult;
 use std::collections::HashMap;
 use std::ffi::{c_char, CString};
@@ -18,6 +19,18 @@ pub struct DorchRunResult {
 }
 
 impl DorchRunResult {
+    /// `NotFound` for `task`: no such task, or (`why`) the task has nothing
+    /// of what was asked for.
+    fn missing(&self, task: &str, why: impl FnOnce(TaskStatus) -> String) -> Error {
+        Error::not_found(match self.result.task_status(task) {
+            None => format!(
+                "pipeline {:?} has no task named {task:?}",
+                self.result.pipeline_name()
+            ),
+            Some(s) => why(s),
+        })
+    }
+
     pub(crate) fn new(result: RunResult) -> Self {
         let run_id = c_string(result.run_id());
         let errors = result
@@ -58,12 +71,10 @@ pub unsafe extern "C" fn dorch_run_result_task_status(
     boundary(|| {
         let r = arg_ref(r, "result")?;
         let task = arg_name(task, "task")?;
-        let s = r.result.task_status(task).ok_or_else(|| {
-            Error::not_found(format!(
-                "pipeline {:?} has no task named {task:?}",
-                r.result.pipeline_name()
-            ))
-        })?;
+        let s = r
+            .result
+            .task_status(task)
+            .ok_or_else(|| r.missing(task, |s| format!("task {task:?} is {s}")))?;
         Ok(s.into())
     })
 }
@@ -86,13 +97,7 @@ pub unsafe extern "C" fn dorch_run_result_output(
         *data = std::ptr::null();
         *len = 0;
         let out = r.result.output(task).ok_or_else(|| {
-            Error::not_found(match r.result.task_status(task) {
-                None => format!(
-                    "pipeline {:?} has no task named {task:?}",
-                    r.result.pipeline_name()
-                ),
-                Some(s) => format!("task {task:?} ({s}) produced no output"),
-            })
+            r.missing(task, |s| format!("task {task:?} ({s}) produced no output"))
         })?;
         *data = out.as_ptr();
         *len = out.len();
@@ -117,13 +122,7 @@ pub unsafe extern "C" fn dorch_run_result_task_error(
         let message = arg_mut(message, "message")?;
         *message = std::ptr::null();
         let e = r.errors.get(task).ok_or_else(|| {
-            Error::not_found(match r.result.task_status(task) {
-                None => format!(
-                    "pipeline {:?} has no task named {task:?}",
-                    r.result.pipeline_name()
-                ),
-                Some(s) => format!("task {task:?} did not fail (it is {s})"),
-            })
+            r.missing(task, |s| format!("task {task:?} did not fail (it is {s})"))
         })?;
         *message = e.as_ptr();
         Ok(DorchCode::OK)
