@@ -7,28 +7,17 @@ list_runs(limit=10) over 100,000 runs of history.
 usage: dremioframe_servers.py <path to dremioframe/orchestration/backend.py>
 Prints `RESULT dremioframe-<backend> <metric> <value>` lines.
 """
-import importlib.util
 import os
 import sys
 import time
 import uuid
-from urllib.parse import urlparse, unquote
 
-spec = importlib.util.spec_from_file_location("dremioframe_backend", sys.argv[1])
-df = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(df)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "compat"))
+from dfcommon import MYSQL_URL, PG_URL, load_backend, mysql_config  # noqa: E402
 
-PG_URL = os.environ.get("DORCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("DORCH_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+df = load_backend(sys.argv[1])
 CHAIN = 500
 HISTORY = 100_000
-
-
-def mysql_config():
-    u = urlparse(MYSQL_URL)
-    return {"user": unquote(u.username or ""), "password": unquote(u.password or ""),
-            "host": u.hostname or "localhost", "port": u.port or 3306,
-            "database": u.path.lstrip("/")}
 
 
 def chain(b):

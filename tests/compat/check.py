@@ -6,7 +6,6 @@ path (the package's __init__ pulls in ~1 GB of data libraries) and drives the
 Rust side through examples/compat_tool. Prints one line per check and a
 closing `compat: N passed, M failed`; exits non-zero on any failure.
 """
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,17 +14,14 @@ import tempfile
 import time
 import traceback
 import uuid
-from urllib.parse import urlparse, unquote
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dfcommon import MYSQL_URL, PG_URL, load_backend, mysql_config  # noqa: E402
 
 TOOL = sys.argv[1]
 BACKEND_PY = sys.argv[2]
 
-spec = importlib.util.spec_from_file_location("dremioframe_backend", BACKEND_PY)
-df = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(df)
-
-PG_URL = os.environ.get("DORCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-MYSQL_URL = os.environ.get("DORCH_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+df = load_backend(BACKEND_PY)
 
 passed = 0
 failed = 0
@@ -65,17 +61,6 @@ def as_dict(run):
 def expect_equal(got, want, what):
     if got != want:
         raise AssertionError(f"{what}:\n  got  {got!r}\n  want {want!r}")
-
-
-def mysql_config():
-    u = urlparse(MYSQL_URL)
-    return {
-        "user": unquote(u.username or ""),
-        "password": unquote(u.password or ""),
-        "host": u.hostname or "localhost",
-        "port": u.port or 3306,
-        "database": u.path.lstrip("/"),
-    }
 
 
 def with_table(url, table):
