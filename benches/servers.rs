@@ -10,7 +10,7 @@
 //! dropped at the end. Lines starting with `RESULT` are for the wrapper.
 
 use dremioorch::backend::{MySqlBackend, PostgresBackend, ServerOptions};
-use dremioorch::{Backend, BackendRef, MemoryBackend, Pipeline, Task};
+use dremioorch::{BackendRef, MemoryBackend, Pipeline, Task};
 use mysql::prelude::Queryable;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

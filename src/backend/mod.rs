@@ -54,24 +54,6 @@ pub trait Backend: Send + Sync {
 /// A shared, reference-counted backend, as pipelines hold them.
 pub type BackendRef = Arc<dyn Backend>;
 
-impl<B: Backend + ?Sized> Backend for Arc<B> {
-    fn save_run(&self, run: &PipelineRun) -> Result<()> {
-        (**self).save_run(run)
-    }
-    fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
-        (**self).get_run(run_id)
-    }
-    fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
-        (**self).update_task_status(run_id, task_name, status)
-    }
-    fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
-        (**self).update_task_statuses(run_id, changes)
-    }
-    fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
-        (**self).list_runs(pipeline_name, limit)
-    }
-}
-
 /// `changes` with only the last status of each task, in first-seen order:
 /// SQL upserts may not touch one row twice in a statement.
 pub(crate) fn last_status_per_task<'a>(
