@@ -120,9 +120,9 @@ typedef struct DorchBackend DorchBackend;
 
 /**
  * A named DAG of tasks and the backend its runs are recorded in (opaque).
- * Not thread-safe: do not modify a pipeline from two threads at once, nor
- * while it runs (that is `DORCH_ERR_INVALID_ARGUMENT`). Free it with
- * `dorch_pipeline_free`.
+ * Changes from two threads at once are serialized; a change while the
+ * pipeline runs (from any thread, or from inside one of its tasks) is
+ * refused with `DORCH_ERR_INVALID_ARGUMENT`. Free it with `dorch_pipeline_free`.
  */
 typedef struct DorchPipeline DorchPipeline;
 
@@ -203,7 +203,11 @@ typedef struct DorchBackendVTable {
      */
     uint32_t struct_size;
     /**
-     * `DORCH_BACKEND_THREAD_SAFE`: calls may overlap; otherwise the library serializes them.
+     * `DORCH_BACKEND_THREAD_SAFE`: calls may overlap; otherwise the library
+     * serializes them (one thread at a time inside the vtable). A vtable
+     * function may call back into the library, even into this backend,
+     * without deadlock; a pipeline run it starts then runs all its tasks on
+     * that thread, whatever its `max_workers`.
      */
     uint32_t flags;
     /**
@@ -240,6 +244,11 @@ typedef struct DorchBackendVTable {
  * A task callback. Returns `DORCH_OK` for success, anything else for
  * failure (explain it with `dorch_context_set_error`). May run on a worker
  * thread other than the caller's, and concurrently with other tasks.
+ *
+ * C++ hosts: a callback (like every function the library calls: vtable
+ * functions, `free_user_data`) must not let an exception escape; an
+ * exception cannot cross the library's frames and aborts the process. Catch
+ * everything in the callback and return an error code instead.
  */
 typedef enum DorchCode (*DorchTaskFn)(struct DorchTaskContext *ctx, void *user_data);
 
@@ -310,6 +319,13 @@ enum DorchCode dorch_backend_memory(struct DorchBackend **out);
 /**
  * Opens (creating if needed) the SQLite database file at `path` (borrowed).
  * Free `*out` with `dorch_backend_free`.
+ *
+ * The backend keeps the file open. If the file is deleted, or replaced by
+ * another file (renamed over, restored from a backup) while the backend is
+ * open, the backend goes on writing to the file it opened, which is no
+ * longer reachable by that path: that history is lost when the backend is
+ * freed. Free the backend (and every pipeline holding it) before moving,
+ * deleting or replacing the file.
  */
 enum DorchCode dorch_backend_sqlite(const char *path, struct DorchBackend **out);
 
@@ -494,7 +510,10 @@ enum DorchCode dorch_pipeline_set_context(struct DorchPipeline *p,
  * `*out` holds the result, to free with `dorch_run_result_free`. Other
  * codes (`DORCH_ERR_CYCLE`, `DORCH_ERR_BACKEND`...) mean it could not run
  * or the backend failed; `*out` is then NULL.
- * Task callbacks may call back into the library, but must not change this pipeline.
+ * Task callbacks may call back into the library; changing this pipeline
+ * while it runs is refused (`DORCH_ERR_INVALID_ARGUMENT`), and freeing it
+ * is deferred to the end of the run. Several runs of one pipeline may
+ * proceed at once, from different threads or nested in a task.
  */
 enum DorchCode dorch_pipeline_run(struct DorchPipeline *p, struct DorchRunResult **out);
 
@@ -505,8 +524,12 @@ enum DorchCode dorch_pipeline_run(struct DorchPipeline *p, struct DorchRunResult
 enum DorchCode dorch_pipeline_to_mermaid(const struct DorchPipeline *p, char **out);
 
 /**
- * Frees a pipeline: its tasks' `user_data` (with their `free_user_data`)
- * and its reference to the backend. NULL is accepted. Must not be called while it runs.
+ * Frees a pipeline handle: its tasks' `user_data` (with their
+ * `free_user_data`) and its reference to the backend. NULL is accepted.
+ * Freeing a pipeline while it runs (from another thread, or from inside
+ * one of its tasks) is allowed: the run keeps the pipeline alive and frees
+ * it when it ends, on the thread that called `dorch_pipeline_run`. The
+ * handle must not be used again after this call.
  */
 void dorch_pipeline_free(struct DorchPipeline *p);
 

@@ -6,6 +6,7 @@ mod mysql;
 mod pool;
 mod postgres;
 mod rows;
+pub(crate) mod serial;
 mod sqlite;
 mod url;
 

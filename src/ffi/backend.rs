@@ -39,6 +39,13 @@ pub unsafe extern "C" fn dorch_backend_memory(out: *mut *mut DorchBackend) -> Do
 
 /// Opens (creating if needed) the SQLite database file at `path` (borrowed).
 /// Free `*out` with `dorch_backend_free`.
+///
+/// The backend keeps the file open. If the file is deleted, or replaced by
+/// another file (renamed over, restored from a backup) while the backend is
+/// open, the backend goes on writing to the file it opened, which is no
+/// longer reachable by that path: that history is lost when the backend is
+/// freed. Free the backend (and every pipeline holding it) before moving,
+/// deleting or replacing the file.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_backend_sqlite(
     path: *const c_char,

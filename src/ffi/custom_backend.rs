@@ -4,13 +4,15 @@
 //! without `DORCH_BACKEND_THREAD_SAFE` is entered by one thread at a time
 //! through a re-entrant guard (owner thread + condvar): the thread inside may
 //! call back into the library, even into the same backend, without deadlock.
+//! A run it starts from there runs on that thread alone (`backend::serial`),
+//! since worker threads could not enter the backend it holds.
 
 use super::run_list::{run_from_c, RunView};
 use super::{
     arg_out, arg_ref, begin_host_call, boundary, end_host_call, DorchBackend, DorchCode,
     DorchRunInfo, DorchTaskStatus,
 };
-use crate::backend::Backend;
+use crate::backend::{serial, Backend};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{PipelineRun, TaskStatus};
 use std::ffi::{c_char, c_void, CString};
@@ -40,7 +42,11 @@ pub struct DorchBackendVTable {
     /// `sizeof(DorchBackendVTable)` as the host knows it. A smaller size (an
     /// older host) is accepted: missing trailing fields count as absent.
     pub struct_size: u32,
-    /// `DORCH_BACKEND_THREAD_SAFE`: calls may overlap; otherwise the library serializes them.
+    /// `DORCH_BACKEND_THREAD_SAFE`: calls may overlap; otherwise the library
+    /// serializes them (one thread at a time inside the vtable). A vtable
+    /// function may call back into the library, even into this backend,
+    /// without deadlock; a pipeline run it starts then runs all its tasks on
+    /// that thread, whatever its `max_workers`.
     pub flags: u32,
     /// Required. Upserts the whole run record.
     pub save_run:
@@ -168,6 +174,8 @@ impl CustomBackend {
     /// slot cleared, and its code turned into an error carrying its message.
     fn call(&self, op: &str, f: impl FnOnce() -> u32) -> Result<()> {
         let _entered = self.guard.as_ref().map(HostGuard::enter);
+        // A run started from inside this call stays on this thread (see serial).
+        let _inside = self.guard.as_ref().map(|_| serial::enter());
         let saved = begin_host_call();
         let rc = f();
         let msg = end_host_call(saved);

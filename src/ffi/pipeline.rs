@@ -3,23 +3,28 @@
 use super::context::DorchTaskContext;
 use super::result::DorchRunResult;
 use super::{
-    arg_bytes, arg_mut, arg_name, arg_out, arg_ref, begin_host_call, boundary, end_host_call,
+    arg_bytes, arg_name, arg_out, arg_ref, begin_host_call, boundary, end_host_call,
     set_last_error, trigger_rule_from_raw, DorchBackend, DorchCode, DorchTriggerRule,
 };
 use crate::backend::MemoryBackend;
 use crate::error::{Error, Result};
 use crate::model::{RunStatus, TriggerRule};
 use crate::pipeline::{Pipeline, Task, TaskContext, TaskError};
+use parking_lot::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
 use std::ptr::addr_of;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A task callback. Returns `DORCH_OK` for success, anything else for
 /// failure (explain it with `dorch_context_set_error`). May run on a worker
 /// thread other than the caller's, and concurrently with other tasks.
+///
+/// C++ hosts: a callback (like every function the library calls: vtable
+/// functions, `free_user_data`) must not let an exception escape; an
+/// exception cannot cross the library's frames and aborts the process. Catch
+/// everything in the callback and return an error code instead.
 pub type DorchTaskFn =
     Option<unsafe extern "C" fn(ctx: *mut DorchTaskContext, user_data: *mut c_void) -> DorchCode>;
 
@@ -45,12 +50,22 @@ pub struct DorchTaskOptions {
 }
 
 /// A named DAG of tasks and the backend its runs are recorded in (opaque).
-/// Not thread-safe: do not modify a pipeline from two threads at once, nor
-/// while it runs (that is `DORCH_ERR_INVALID_ARGUMENT`). Free it with
-/// `dorch_pipeline_free`.
+/// Changes from two threads at once are serialized; a change while the
+/// pipeline runs (from any thread, or from inside one of its tasks) is
+/// refused with `DORCH_ERR_INVALID_ARGUMENT`. Free it with `dorch_pipeline_free`.
 pub struct DorchPipeline {
-    pipeline: Pipeline,
-    running: AtomicUsize,
+    shared: Arc<SharedPipeline>,
+}
+
+/// The pipeline behind a C handle, shared with the runs in progress: a run
+/// holds its own reference, so freeing the handle during a run (even from one
+/// of its tasks) frees the pipeline only when the run ends.
+struct SharedPipeline {
+    /// Runs in progress. A run counts itself here before it takes the read
+    /// lock and uncounts itself after releasing it, so a change that sees
+    /// zero under this mutex (and keeps holding it) never waits for a run.
+    runs: Mutex<usize>,
+    lock: RwLock<Pipeline>,
 }
 
 /// The host's `user_data` for one task, freed exactly once when the last
@@ -115,16 +130,43 @@ unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<(u32, u32, Trigg
     Ok((retries, delay, rule))
 }
 
-/// A mutable pipeline, refused while it runs.
-unsafe fn pipeline_mut<'a>(p: *mut DorchPipeline) -> Result<&'a mut Pipeline> {
-    let r = arg_ref(p, "pipeline")?;
-    if r.running.load(Ordering::Acquire) > 0 {
+/// Applies a change to the pipeline behind `p`: serialized with other
+/// changes, refused while the pipeline runs.
+unsafe fn change<T>(
+    p: *mut DorchPipeline,
+    f: impl FnOnce(&mut Pipeline) -> Result<T>,
+) -> Result<T> {
+    let shared = &arg_ref(p, "pipeline")?.shared;
+    let runs = lock(&shared.runs);
+    if *runs > 0 {
         return Err(Error::invalid(format!(
             "pipeline {:?} is running and cannot be changed",
-            r.pipeline.name()
+            shared.lock.read_recursive().name()
         )));
     }
-    Ok(&mut arg_mut(p, "pipeline")?.pipeline)
+    let result = f(&mut shared.lock.write());
+    drop(runs);
+    result
+}
+
+impl SharedPipeline {
+    /// Runs `f` as a run in progress: changes are refused until it returns
+    /// (or unwinds).
+    fn running<T>(&self, f: impl FnOnce(&Pipeline) -> T) -> T {
+        struct Counted<'a>(&'a Mutex<usize>);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                *lock(self.0) -= 1;
+            }
+        }
+        *lock(&self.runs) += 1;
+        let _counted = Counted(&self.runs);
+        f(&self.lock.read_recursive())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A new pipeline named `name` (borrowed) recording its runs in
@@ -146,8 +188,10 @@ pub unsafe extern "C" fn dorch_pipeline_new(
         };
         let pipeline = Pipeline::with_backend(name, backend)?;
         *out = Box::into_raw(Box::new(DorchPipeline {
-            pipeline,
-            running: AtomicUsize::new(0),
+            shared: Arc::new(SharedPipeline {
+                runs: Mutex::new(0),
+                lock: RwLock::new(pipeline),
+            }),
         }));
         Ok(DorchCode::OK)
     })
@@ -160,7 +204,7 @@ pub unsafe extern "C" fn dorch_pipeline_set_max_workers(
     n: u32,
 ) -> DorchCode {
     boundary(|| {
-        pipeline_mut(p)?.set_max_workers(n as usize)?;
+        change(p, |pipeline| pipeline.set_max_workers(n as usize))?;
         Ok(DorchCode::OK)
     })
 }
@@ -180,7 +224,6 @@ pub unsafe extern "C" fn dorch_pipeline_add_task(
     opts_or_null: *const DorchTaskOptions,
 ) -> DorchCode {
     boundary(|| {
-        let pipeline = pipeline_mut(p)?;
         let name = arg_name(name, "name")?;
         let f = r#fn.ok_or_else(|| Error::invalid(format!("task {name:?}: fn is NULL")))?;
         let f = std::mem::transmute::<HostTaskFn, RawTaskFn>(f);
@@ -205,7 +248,7 @@ pub unsafe extern "C" fn dorch_pipeline_add_task(
         .retries(retries)
         .retry_delay(Duration::from_millis(delay_ms.into()))
         .trigger_rule(rule);
-        if let Err(e) = pipeline.add_task(task) {
+        if let Err(e) = change(p, |pipeline| pipeline.add_task(task)) {
             // Not added: the caller keeps user_data.
             *data.free.lock().unwrap_or_else(|e| e.into_inner()) = None;
             return Err(e);
@@ -223,10 +266,9 @@ pub unsafe extern "C" fn dorch_pipeline_add_dependency(
     downstream: *const c_char,
 ) -> DorchCode {
     boundary(|| {
-        let pipeline = pipeline_mut(p)?;
         let up = arg_name(upstream, "upstream")?;
         let down = arg_name(downstream, "downstream")?;
-        pipeline.add_dependency(up, down)?;
+        change(p, |pipeline| pipeline.add_dependency(up, down))?;
         Ok(DorchCode::OK)
     })
 }
@@ -241,10 +283,9 @@ pub unsafe extern "C" fn dorch_pipeline_set_context(
     len: usize,
 ) -> DorchCode {
     boundary(|| {
-        let pipeline = pipeline_mut(p)?;
         let key = arg_name(key, "key")?;
         let bytes = arg_bytes(data, len, "data")?;
-        pipeline.set_context(key, bytes.to_vec())?;
+        change(p, |pipeline| pipeline.set_context(key, bytes.to_vec()))?;
         Ok(DorchCode::OK)
     })
 }
@@ -255,7 +296,10 @@ pub unsafe extern "C" fn dorch_pipeline_set_context(
 /// `*out` holds the result, to free with `dorch_run_result_free`. Other
 /// codes (`DORCH_ERR_CYCLE`, `DORCH_ERR_BACKEND`...) mean it could not run
 /// or the backend failed; `*out` is then NULL.
-/// Task callbacks may call back into the library, but must not change this pipeline.
+/// Task callbacks may call back into the library; changing this pipeline
+/// while it runs is refused (`DORCH_ERR_INVALID_ARGUMENT`), and freeing it
+/// is deferred to the end of the run. Several runs of one pipeline may
+/// proceed at once, from different threads or nested in a task.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_pipeline_run(
     p: *mut DorchPipeline,
@@ -263,16 +307,11 @@ pub unsafe extern "C" fn dorch_pipeline_run(
 ) -> DorchCode {
     boundary(|| {
         let out = arg_out(out, "out")?;
-        let dp = arg_ref(p, "pipeline")?;
-        dp.running.fetch_add(1, Ordering::AcqRel);
-        struct Done<'a>(&'a AtomicUsize);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        let _done = Done(&dp.running);
-        let result = dp.pipeline.run()?;
+        // The run's own reference: the handle may be freed while it runs.
+        let shared = arg_ref(p, "pipeline")?.shared.clone();
+        let (result, name) =
+            shared.running(|pipeline| (pipeline.run(), pipeline.name().to_string()));
+        let result = result?;
         let status = result.status();
         let message = (status != RunStatus::Success).then(|| {
             let failed: Vec<String> = result
@@ -287,7 +326,7 @@ pub unsafe extern "C" fn dorch_pipeline_run(
             format!(
                 "run {} of pipeline {:?} FAILED; failed task(s): {}",
                 result.run_id(),
-                dp.pipeline.name(),
+                name,
                 failed.join("; ")
             )
         });
@@ -312,15 +351,19 @@ pub unsafe extern "C" fn dorch_pipeline_to_mermaid(
     boundary(|| {
         let out = arg_out(out, "out")?;
         let p = arg_ref(p, "pipeline")?;
-        let text = CString::new(p.pipeline.to_mermaid())
+        let text = CString::new(p.shared.lock.read_recursive().to_mermaid())
             .map_err(|_| Error::invalid("the diagram contains a NUL byte"))?;
         *out = text.into_raw();
         Ok(DorchCode::OK)
     })
 }
 
-/// Frees a pipeline: its tasks' `user_data` (with their `free_user_data`)
-/// and its reference to the backend. NULL is accepted. Must not be called while it runs.
+/// Frees a pipeline handle: its tasks' `user_data` (with their
+/// `free_user_data`) and its reference to the backend. NULL is accepted.
+/// Freeing a pipeline while it runs (from another thread, or from inside
+/// one of its tasks) is allowed: the run keeps the pipeline alive and frees
+/// it when it ends, on the thread that called `dorch_pipeline_run`. The
+/// handle must not be used again after this call.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_pipeline_free(p: *mut DorchPipeline) {
     boundary(|| {

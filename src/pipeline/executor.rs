@@ -18,6 +18,7 @@
 
 use super::context::{SharedContext, TaskContext};
 use super::{Pipeline, RunResult};
+use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{now_seconds, PipelineRun, RunStatus, TaskStatus, TriggerRule};
 use std::collections::{HashMap, VecDeque};
@@ -54,14 +55,19 @@ struct Held {
     claimed: Option<usize>,
 }
 
-/// Calls into the backend with panics turned into backend errors.
+/// Calls into the backend during a run. Whatever the backend reports (a
+/// custom backend may return any code, or panic) is a backend failure of
+/// the run, with the backend's message kept.
 fn guarded<T>(what: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(what)).unwrap_or_else(|p| {
-        Err(Error::backend(format!(
+    match catch_unwind(AssertUnwindSafe(what)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.kind() == ErrorKind::Backend => Err(e),
+        Ok(Err(e)) => Err(Error::backend(e.message())),
+        Err(p) => Err(Error::backend(format!(
             "backend panicked: {}",
             panic_message(&*p)
-        )))
-    })
+        ))),
+    }
 }
 
 pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
@@ -107,13 +113,27 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
         }),
         wake: Condvar::new(),
     };
-    let workers = p.max_workers.min(n).max(1);
+    // A thread inside a backend that serializes its callers runs the whole
+    // run itself: workers of its own would wait for that backend, which the
+    // thread holds until the run ends.
+    let workers = if serial::active() {
+        1
+    } else {
+        p.max_workers.min(n).max(1)
+    };
     if workers == 1 {
         exec.worker();
     } else {
         std::thread::scope(|s| {
-            for _ in 1..workers {
-                s.spawn(|| exec.worker());
+            for k in 1..workers {
+                // Runs with the threads that could be made (at least this
+                // one) when the system refuses more.
+                let spawned = std::thread::Builder::new()
+                    .name(format!("dorch-worker-{k}"))
+                    .spawn_scoped(s, || exec.worker());
+                if spawned.is_err() {
+                    break;
+                }
             }
             exec.worker();
         });

@@ -49,11 +49,22 @@ build_and_run() { # compiler flags src name link [args...]
 }
 
 for link in shared static; do
-    for t in test_api test_custom_backend test_pipeline; do
+    for t in test_api test_custom_backend test_pipeline test_hardening test_spawn; do
         case_ "$t-$link" build_and_run gcc "$CFLAGS" "tests/c/$t.c" "$t" "$link"
     done
     case_ "test_cpp-$link" build_and_run g++ "$CXXFLAGS" tests/c/test_cpp.cpp test_cpp "$link"
 done
+
+# AddressSanitizer does not see reads inside the (uninstrumented) Rust
+# library; valgrind does: the pipeline freed or changed during its run.
+check_valgrind() {
+    command -v valgrind >/dev/null ||
+        (apt-get install -y valgrind || (apt-get update && apt-get install -y valgrind)) >/dev/null 2>&1
+    gcc -std=c11 -Wall -Wextra -Werror -g -I"$ROOT/include" -I"$ROOT/tests/c" tests/c/test_hardening.c \
+        -o "$OUT/test_hardening-vg" $SHARED_LIBS || return 1
+    valgrind -q --error-exitcode=99 --leak-check=no "$OUT/test_hardening-vg"
+}
+case_ test_hardening-valgrind check_valgrind
 
 # The quickstart example: an ETL pipeline on SQLite, checked by its output.
 check_quickstart() {
