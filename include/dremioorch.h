@@ -70,6 +70,19 @@ typedef enum DorchCode {
      * A panic was caught inside the library.
      */
     DORCH_ERR_PANIC = 8,
+    /**
+     * The run was cancelled through its cancel token (the result object is
+     * still handed back); inside a task: the task should stop.
+     */
+    DORCH_ERR_CANCELLED = 9,
+    /**
+     * The run passed its timeout (the result object is still handed back).
+     */
+    DORCH_ERR_TIMEOUT = 10,
+    /**
+     * A custom backend lacks the optional function an operation needs.
+     */
+    DORCH_ERR_UNSUPPORTED = 11,
 } DorchCode;
 
 /**
@@ -119,6 +132,13 @@ typedef enum DorchTriggerRule {
 typedef struct DorchBackend DorchBackend;
 
 /**
+ * A thread-safe flag that stops the runs it is given to (opaque). It may be
+ * shared by several runs and fired from any thread, including from inside
+ * a task. Free it with `dorch_cancel_token_free` once no run uses it.
+ */
+typedef struct DorchCancelToken DorchCancelToken;
+
+/**
  * A named DAG of tasks and the backend its runs are recorded in (opaque).
  * Changes from two threads at once are serialized; a change while the
  * pipeline runs (from any thread, or from inside one of its tasks) is
@@ -149,6 +169,18 @@ typedef struct DorchRunSink DorchRunSink;
  * the callback, on the thread that runs it.
  */
 typedef struct DorchTaskContext DorchTaskContext;
+
+/**
+ * The task details of one run (opaque), from `dorch_backend_get_task_details`.
+ * Free it with `dorch_task_detail_list_free`.
+ */
+typedef struct DorchTaskDetailList DorchTaskDetailList;
+
+/**
+ * Collects the details a custom backend's `get_task_details` hands back
+ * (opaque). Owned by the library, valid only during that vtable call.
+ */
+typedef struct DorchTaskDetailSink DorchTaskDetailSink;
 
 /**
  * One task of a run record: its name and status (a borrowed view).
@@ -188,6 +220,47 @@ typedef struct DorchRunInfo {
     const struct DorchTaskEntry *tasks;
     size_t tasks_len;
 } DorchRunInfo;
+
+/**
+ * What is known about one task of a run (a borrowed view: its strings
+ * belong to whoever handed it out, for as long as they say).
+ */
+typedef struct DorchTaskDetail {
+    /**
+     * The task's name.
+     */
+    const char *name;
+    /**
+     * Its status.
+     */
+    enum DorchTaskStatus status;
+    /**
+     * Attempts started; 0: never started.
+     */
+    uint32_t attempts;
+    /**
+     * Whether `start_time` is set (the task started).
+     */
+    bool has_start_time;
+    /**
+     * When its first attempt started, in seconds since the Unix epoch.
+     */
+    double start_time;
+    /**
+     * Whether `end_time` is set (the task reached a final status).
+     */
+    bool has_end_time;
+    /**
+     * When it reached its final status.
+     */
+    double end_time;
+    /**
+     * NULL when none; else why it failed or did not run: the task's own
+     * message, "timed out after N ms", "cancelled: <reason>", "run timed
+     * out after N ms", "owner lost".
+     */
+    const char *error;
+} DorchTaskDetail;
 
 /**
  * A backend written by the host. Every required function must be set.
@@ -238,6 +311,25 @@ typedef struct DorchBackendVTable {
      * reference to the backend goes (from whichever thread drops it).
      */
     void (*destroy)(void *user_data);
+    /**
+     * Optional (added in 0.2). When set, runs call it instead of
+     * `update_task_status` for every task change, with the task's detail
+     * (status, attempts, start and end times, error): store it so that
+     * `get_task_details` can return it. Atomic and thread-safe like
+     * `update_task_status`; `DORCH_ERR_NOT_FOUND` for an unknown run.
+     */
+    enum DorchCode (*update_task_detail)(void *user_data,
+                                         const char *run_id,
+                                         const struct DorchTaskDetail *detail);
+    /**
+     * Optional (added in 0.2). Pushes the detail of every task of the run
+     * into `sink` with `dorch_task_detail_sink_push`; `DORCH_ERR_NOT_FOUND`
+     * for an unknown run. Without it, `dorch_backend_get_task_details` is
+     * `DORCH_ERR_UNSUPPORTED` (runs still work).
+     */
+    enum DorchCode (*get_task_details)(void *user_data,
+                                       const char *run_id,
+                                       struct DorchTaskDetailSink *sink);
 } DorchBackendVTable;
 
 /**
@@ -276,7 +368,69 @@ typedef struct DorchTaskOptions {
      */
     uint32_t retry_delay_ms;
     enum DorchTriggerRule trigger_rule;
+    /**
+     * Longest time one attempt may run, in milliseconds; 0: no limit. At
+     * the deadline the task is recorded FAILED ("timed out after N ms"),
+     * its retries are not tried, its children are decided at once by their
+     * trigger rules, and its callback sees `dorch_context_is_cancelled`.
+     * The run still waits for the callback to return: a callback that
+     * ignores cancellation holds its worker thread until it returns.
+     * (Added in 0.2; an older host's smaller `struct_size` means no limit.)
+     */
+    uint32_t timeout_ms;
 } DorchTaskOptions;
+
+/**
+ * How a run is started (`dorch_pipeline_run_with`). NULL options mean no
+ * timeout and no token. A smaller `struct_size` (an older host) is
+ * accepted: missing trailing fields take their defaults.
+ */
+typedef struct DorchRunOptions {
+    /**
+     * `sizeof(DorchRunOptions)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Timeout of the whole run, in milliseconds; 0: none. When it passes,
+     * no task starts any more, unstarted tasks become SKIPPED ("run timed
+     * out after N ms"), running tasks see `dorch_context_is_cancelled`.
+     */
+    uint32_t timeout_ms;
+    /**
+     * Optional cancel token (borrowed for the run; NULL: none).
+     */
+    struct DorchCancelToken *cancel;
+} DorchRunOptions;
+
+/**
+ * Told of a run's events. The library copies the struct; `user_data` is
+ * the host's and is never freed by the library. Calls come from the run's
+ * threads (any worker), outside every lock of the library, in order for
+ * each task; the first is `on_run(RUNNING)` and the last `on_run` with the
+ * final status, all before the run call returns. Strings and the detail
+ * are borrowed for the call only. A listener cannot change the run.
+ */
+typedef struct DorchListener {
+    /**
+     * `sizeof(DorchListener)`.
+     */
+    uint32_t struct_size;
+    /**
+     * Passed to both functions.
+     */
+    void *user_data;
+    /**
+     * Optional. A run started (RUNNING) or ended (its final status).
+     */
+    void (*on_run)(void *user_data,
+                   const char *pipeline,
+                   const char *run_id,
+                   enum DorchRunStatus status);
+    /**
+     * Optional. A task's state changed, after the backend recorded it.
+     */
+    void (*on_task)(void *user_data, const char *run_id, const struct DorchTaskDetail *task);
+} DorchListener;
 
 #ifdef __cplusplus
 extern "C" {
@@ -396,6 +550,33 @@ enum DorchCode dorch_backend_list_runs(struct DorchBackend *b,
                                        struct DorchRunList **out);
 
 /**
+ * A new token that has not fired. Free `*out` with `dorch_cancel_token_free`.
+ */
+enum DorchCode dorch_cancel_token_new(struct DorchCancelToken **out);
+
+/**
+ * Fires the token, from any thread. Runs using it start no more tasks,
+ * record the tasks they did not start as SKIPPED ("cancelled: <reason>"),
+ * and return `DORCH_ERR_CANCELLED`; running tasks see
+ * `dorch_context_is_cancelled`. `reason_or_null` (borrowed, copied) says
+ * why; only the first call's reason is kept, later calls do nothing.
+ * An empty or invalid UTF-8 reason is `DORCH_ERR_INVALID_ARGUMENT` (and
+ * the token does not fire).
+ */
+enum DorchCode dorch_cancel_token_cancel(struct DorchCancelToken *t, const char *reason_or_null);
+
+/**
+ * Whether the token has fired. False for NULL (and `dorch_last_error()` says so).
+ */
+bool dorch_cancel_token_is_cancelled(const struct DorchCancelToken *t);
+
+/**
+ * Frees a token. NULL is accepted. A run given the token must have
+ * returned first (the run borrows it).
+ */
+void dorch_cancel_token_free(struct DorchCancelToken *t);
+
+/**
  * Reads `key`: the output of the finished upstream task named `key`, else
  * the initial context entry `key`. `DORCH_ERR_NOT_FOUND` when there is none.
  * `*data` is borrowed, valid until the callback returns (it may be a
@@ -436,6 +617,21 @@ const char *dorch_context_task_name(const struct DorchTaskContext *ctx);
 uint32_t dorch_context_attempt(const struct DorchTaskContext *ctx);
 
 /**
+ * Whether the task should stop: its run was cancelled or passed its
+ * timeout, or this attempt passed the task's own `timeout_ms`. The library
+ * cannot stop a callback: a long task checks this (or sleeps with
+ * `dorch_context_sleep`) and returns early. False for NULL.
+ */
+bool dorch_context_is_cancelled(const struct DorchTaskContext *ctx);
+
+/**
+ * Sleeps up to `ms` milliseconds. Returns `DORCH_OK` after the full sleep,
+ * or early with `DORCH_ERR_CANCELLED` as soon as the task should stop (see
+ * `dorch_context_is_cancelled`): the callback should then return.
+ */
+enum DorchCode dorch_context_sleep(const struct DorchTaskContext *ctx, uint32_t ms);
+
+/**
  * Creates a backend that calls the host's `vtable` with `user_data`.
  *
  * The vtable is copied: the host may free it when this returns. `user_data`
@@ -456,6 +652,40 @@ enum DorchCode dorch_backend_custom(const struct DorchBackendVTable *vtable,
  * is `DORCH_ERR_INVALID_ARGUMENT`.
  */
 enum DorchCode dorch_run_sink_push(struct DorchRunSink *sink, const struct DorchRunInfo *run);
+
+/**
+ * The task details of run `run_id` (borrowed), one per task of the run, in
+ * task-name order. `DORCH_ERR_NOT_FOUND` for an unknown run;
+ * `DORCH_ERR_UNSUPPORTED` for a custom backend without the
+ * `get_task_details` function. Free `*out` with `dorch_task_detail_list_free`.
+ */
+enum DorchCode dorch_backend_get_task_details(struct DorchBackend *b,
+                                              const char *run_id,
+                                              struct DorchTaskDetailList **out);
+
+/**
+ * Number of details in the list (0 for NULL).
+ */
+size_t dorch_task_detail_list_len(const struct DorchTaskDetailList *l);
+
+/**
+ * Detail `i` of the list, borrowed until the list is freed; NULL past the
+ * end or for a NULL list.
+ */
+const struct DorchTaskDetail *dorch_task_detail_list_get(const struct DorchTaskDetailList *l,
+                                                         size_t i);
+
+/**
+ * Frees a detail list. NULL is accepted.
+ */
+void dorch_task_detail_list_free(struct DorchTaskDetailList *l);
+
+/**
+ * Copies `detail` into the sink a vtable's `get_task_details` was given.
+ * `detail` stays the host's: it may free it as soon as this returns.
+ */
+enum DorchCode dorch_task_detail_sink_push(struct DorchTaskDetailSink *sink,
+                                           const struct DorchTaskDetail *detail);
 
 /**
  * A new pipeline named `name` (borrowed) recording its runs in
@@ -518,6 +748,26 @@ enum DorchCode dorch_pipeline_set_context(struct DorchPipeline *p,
 enum DorchCode dorch_pipeline_run(struct DorchPipeline *p, struct DorchRunResult **out);
 
 /**
+ * `dorch_pipeline_run` with options (`opts_or_null` borrowed for the call;
+ * NULL: no timeout, no token). Returns `DORCH_OK` (the run ended SUCCESS),
+ * `DORCH_ERR_TASK_FAILED` (a task failed), `DORCH_ERR_CANCELLED` (the token
+ * fired) or `DORCH_ERR_TIMEOUT` (the run timeout passed), handing back the
+ * result object in all four cases; a cancelled or timed-out run ends FAILED
+ * with its unstarted tasks SKIPPED. It returns only after every task
+ * callback has returned. Other codes as for `dorch_pipeline_run` (`*out` NULL).
+ */
+enum DorchCode dorch_pipeline_run_with(struct DorchPipeline *p,
+                                       const struct DorchRunOptions *opts_or_null,
+                                       struct DorchRunResult **out);
+
+/**
+ * Sets the pipeline's listener (`l_or_null` is copied; NULL removes it).
+ * Refused while the pipeline runs, like every change.
+ */
+enum DorchCode dorch_pipeline_set_listener(struct DorchPipeline *p,
+                                           const struct DorchListener *l_or_null);
+
+/**
  * A Mermaid `graph TD` of the pipeline, as a new string the caller frees
  * with `dorch_string_free`.
  */
@@ -577,6 +827,15 @@ enum DorchCode dorch_run_result_task_error(const struct DorchRunResult *r,
  * Frees a run result and everything borrowed from it. NULL is accepted.
  */
 void dorch_run_result_free(struct DorchRunResult *r);
+
+/**
+ * The detail of task `task` (borrowed): attempts, start and end times,
+ * error. `*out` is borrowed until the result is freed.
+ * `DORCH_ERR_NOT_FOUND` for a task the pipeline does not have.
+ */
+enum DorchCode dorch_run_result_task_detail(const struct DorchRunResult *r,
+                                            const char *task,
+                                            const struct DorchTaskDetail **out);
 
 /**
  * Number of runs in the list; 0 for NULL.

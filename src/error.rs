@@ -22,6 +22,13 @@ pub enum ErrorKind {
     TaskFailed,
     /// A panic was caught.
     Panic,
+    /// A run was cancelled through its cancel token.
+    Cancelled,
+    /// A run passed its timeout.
+    Timeout,
+    /// The backend does not offer this operation (a custom backend without
+    /// the optional function it needs).
+    Unsupported,
 }
 
 /// The crate's error: a [`ErrorKind`] plus a message naming what failed.
@@ -52,6 +59,9 @@ impl Error {
     }
     pub fn backend(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Backend, message)
+    }
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unsupported, message)
     }
     pub fn kind(&self) -> ErrorKind {
         self.kind

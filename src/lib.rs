@@ -28,8 +28,14 @@ pub use backend::{
     Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use model::{now_seconds, parse_tasks_json, PipelineRun, RunStatus, TaskStatus, TriggerRule};
-pub use pipeline::{Pipeline, RunResult, Task, TaskContext, TaskError, TaskFn};
+pub use model::{
+    now_seconds, parse_tasks_json, PipelineRun, RunStatus, TaskDetail, TaskStatus, TaskUpdate,
+    TriggerRule,
+};
+pub use pipeline::{
+    CancelToken, Interruption, Listener, Pipeline, RunOptions, RunResult, Task, TaskContext,
+    TaskError, TaskFn,
+};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -157,6 +157,82 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 /// Seconds since the Unix epoch, as dremioframe's `time.time()`.
+/// What is known about one task of a run beyond its status: how often it
+/// was tried, when, and why it failed or did not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDetail {
+    /// The task's name.
+    pub name: String,
+    /// Its status, in dremioframe's vocabulary.
+    pub status: TaskStatus,
+    /// Attempts started; 0 when it never started.
+    pub attempts: u32,
+    /// When its first attempt started (seconds since the Unix epoch).
+    pub start_time: Option<f64>,
+    /// When it reached its final status.
+    pub end_time: Option<f64>,
+    /// Why it failed or did not run: its own message, "timed out after N ms",
+    /// "cancelled: <reason>", "run timed out after N ms", "owner lost".
+    pub error: Option<String>,
+}
+
+impl TaskDetail {
+    /// A task with only a status known (nothing recorded beyond it).
+    pub fn bare(name: impl Into<String>, status: TaskStatus) -> Self {
+        TaskDetail {
+            name: name.into(),
+            status,
+            attempts: 0,
+            start_time: None,
+            end_time: None,
+            error: None,
+        }
+    }
+
+    /// The borrowed form backends are written with.
+    pub fn as_update(&self) -> TaskUpdate<'_> {
+        TaskUpdate {
+            task: &self.name,
+            status: self.status,
+            attempts: self.attempts,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            error: self.error.as_deref(),
+        }
+    }
+}
+
+/// One task's state change with its detail, as a run writes it to a backend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskUpdate<'a> {
+    /// The task's name.
+    pub task: &'a str,
+    /// Its new status.
+    pub status: TaskStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// When its first attempt started.
+    pub start_time: Option<f64>,
+    /// When it reached a final status (None while PENDING or RUNNING).
+    pub end_time: Option<f64>,
+    /// Why it failed or did not run.
+    pub error: Option<&'a str>,
+}
+
+impl TaskUpdate<'_> {
+    /// The owned form.
+    pub fn to_detail(&self) -> TaskDetail {
+        TaskDetail {
+            name: self.task.to_string(),
+            status: self.status,
+            attempts: self.attempts,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            error: self.error.map(str::to_string),
+        }
+    }
+}
+
 pub fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -19,8 +19,9 @@ pub use postgres::{PostgresBackend, PG_DSN_ENV};
 pub use sqlite::{SqliteBackend, DEFAULT_SQLITE_PATH};
 pub use url::open;
 
+use crate::error::Error;
 use crate::error::Result;
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
 use std::sync::Arc;
 
 /// The four operations of dremioframe's `BaseBackend`. Implementations must be
@@ -50,6 +51,33 @@ pub trait Backend: Send + Sync {
 
     /// Up to `limit` runs, newest `start_time` first, of one pipeline or of all.
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>>;
+
+    /// Task changes of one run with their detail (attempts, times, error),
+    /// applied in order as one write: what a run calls on every state change.
+    /// A backend that keeps task detail stores it here, in the same write as
+    /// the statuses. This default keeps the statuses only.
+    fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        match updates {
+            [] => Ok(()),
+            [u] => self.update_task_status(run_id, u.task, u.status),
+            many => {
+                let changes: Vec<(&str, TaskStatus)> =
+                    many.iter().map(|u| (u.task, u.status)).collect();
+                self.update_task_statuses(run_id, &changes)
+            }
+        }
+    }
+
+    /// The detail of every task of a run (tasks never written with detail
+    /// have only their status, 0 attempts), in task-name order. An unknown
+    /// run is a `NotFound` error; a backend that keeps no detail returns an
+    /// `Unsupported` error (the default).
+    fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
+        let _ = run_id;
+        Err(Error::unsupported(
+            "this backend does not keep task details",
+        ))
+    }
 }
 
 /// A shared, reference-counted backend, as pipelines hold them.

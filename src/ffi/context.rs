@@ -123,3 +123,32 @@ pub unsafe extern "C" fn dorch_context_task_name(ctx: *const DorchTaskContext) -
 pub unsafe extern "C" fn dorch_context_attempt(ctx: *const DorchTaskContext) -> u32 {
     boundary(|| Ok(arg_ref(ctx, "ctx")?.rust().attempt()))
 }
+
+/// Whether the task should stop: its run was cancelled or passed its
+/// timeout, or this attempt passed the task's own `timeout_ms`. The library
+/// cannot stop a callback: a long task checks this (or sleeps with
+/// `dorch_context_sleep`) and returns early. False for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_context_is_cancelled(ctx: *const DorchTaskContext) -> bool {
+    boundary(|| Ok(arg_ref(ctx, "ctx")?.rust().is_cancelled()))
+}
+
+/// Sleeps up to `ms` milliseconds. Returns `DORCH_OK` after the full sleep,
+/// or early with `DORCH_ERR_CANCELLED` as soon as the task should stop (see
+/// `dorch_context_is_cancelled`): the callback should then return.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_context_sleep(ctx: *const DorchTaskContext, ms: u32) -> DorchCode {
+    boundary(|| {
+        let ctx = arg_ref(ctx, "ctx")?;
+        match ctx
+            .rust()
+            .sleep(std::time::Duration::from_millis(ms.into()))
+        {
+            Ok(()) => Ok(DorchCode::OK),
+            Err(e) => {
+                super::set_last_error(e.message());
+                Ok(DorchCode::ERR_CANCELLED)
+            }
+        }
+    })
+}

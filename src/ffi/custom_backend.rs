@@ -7,6 +7,7 @@
 //! A run it starts from there runs on that thread alone (`backend::serial`),
 //! since worker threads could not enter the backend it holds.
 
+use super::detail::{DorchTaskDetail, DorchTaskDetailSink, OwnedDetail};
 use super::run_list::{run_from_c, RunView};
 use super::{
     arg_out, arg_ref, begin_host_call, boundary, end_host_call, DorchBackend, DorchCode,
@@ -14,7 +15,7 @@ use super::{
 };
 use crate::backend::{serial, Backend};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
 use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
 use std::ptr::addr_of;
@@ -81,6 +82,29 @@ pub struct DorchBackendVTable {
     /// Optional. Called exactly once, with `user_data`, when the last
     /// reference to the backend goes (from whichever thread drops it).
     pub destroy: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+    /// Optional (added in 0.2). When set, runs call it instead of
+    /// `update_task_status` for every task change, with the task's detail
+    /// (status, attempts, start and end times, error): store it so that
+    /// `get_task_details` can return it. Atomic and thread-safe like
+    /// `update_task_status`; `DORCH_ERR_NOT_FOUND` for an unknown run.
+    pub update_task_detail: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            detail: *const DorchTaskDetail,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). Pushes the detail of every task of the run
+    /// into `sink` with `dorch_task_detail_sink_push`; `DORCH_ERR_NOT_FOUND`
+    /// for an unknown run. Without it, `dorch_backend_get_task_details` is
+    /// `DORCH_ERR_UNSUPPORTED` (runs still work).
+    pub get_task_details: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            sink: *mut DorchTaskDetailSink,
+        ) -> DorchCode,
+    >,
 }
 
 // The host's functions, with the code they return read as a plain integer
@@ -91,6 +115,14 @@ type UpdateFn =
     unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, DorchTaskStatus) -> u32;
 type ListRunsFn = unsafe extern "C" fn(*mut c_void, *const c_char, u32, *mut DorchRunSink) -> u32;
 type DestroyFn = unsafe extern "C" fn(*mut c_void);
+type UpdateDetailFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, *const DorchTaskDetail) -> u32;
+type GetDetailsFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, *mut DorchTaskDetailSink) -> u32;
+type HostUpdateDetail =
+    unsafe extern "C" fn(*mut c_void, *const c_char, *const DorchTaskDetail) -> DorchCode;
+type HostGetDetails =
+    unsafe extern "C" fn(*mut c_void, *const c_char, *mut DorchTaskDetailSink) -> DorchCode;
 // The same functions as the vtable declares them.
 type HostSaveRun = unsafe extern "C" fn(*mut c_void, *const DorchRunInfo) -> DorchCode;
 type HostGetRun = unsafe extern "C" fn(*mut c_void, *const c_char, *mut DorchRunSink) -> DorchCode;
@@ -148,6 +180,8 @@ struct CustomBackend {
     update_task_status: UpdateFn,
     list_runs: ListRunsFn,
     destroy: Option<DestroyFn>,
+    update_task_detail: Option<UpdateDetailFn>,
+    get_task_details: Option<GetDetailsFn>,
     user_data: *mut c_void,
     /// `None` for a THREAD_SAFE vtable.
     guard: Option<HostGuard>,
@@ -257,6 +291,46 @@ impl Backend for CustomBackend {
             (self.list_runs)(self.user_data, pp, limit, sink)
         })
     }
+
+    fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        let Some(f) = self.update_task_detail else {
+            return self.update_task_statuses(
+                run_id,
+                &updates
+                    .iter()
+                    .map(|u| (u.task, u.status))
+                    .collect::<Vec<_>>(),
+            );
+        };
+        let id = cstr_arg(run_id, "run id")?;
+        for u in updates {
+            cstr_arg(u.task, "task name")?;
+            let d = OwnedDetail::new(u);
+            self.call("update_task_detail", || unsafe {
+                f(self.user_data, id.as_ptr(), &d.c)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
+        let Some(f) = self.get_task_details else {
+            return Err(Error::unsupported(
+                "this custom backend has no get_task_details function",
+            ));
+        };
+        let id = cstr_arg(run_id, "run id")?;
+        let mut sink = DorchTaskDetailSink {
+            items: Mutex::new(Vec::new()),
+        };
+        let sp: *mut DorchTaskDetailSink = &mut sink;
+        self.call("get_task_details", || unsafe {
+            f(self.user_data, id.as_ptr(), sp)
+        })?;
+        let mut items = sink.items.into_inner().unwrap_or_else(|e| e.into_inner());
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(items)
+    }
 }
 
 /// Reads field `$f` of the host's vtable only if its `struct_size` covers it.
@@ -313,6 +387,10 @@ pub unsafe extern "C" fn dorch_backend_custom(
             .ok_or_else(|| missing("update_task_status"))?;
         let list_runs = vt_field!(vtable, size, list_runs).ok_or_else(|| missing("list_runs"))?;
         let destroy = vt_field!(vtable, size, destroy);
+        let update_task_detail = vt_field!(vtable, size, update_task_detail)
+            .map(|f| std::mem::transmute::<HostUpdateDetail, UpdateDetailFn>(f));
+        let get_task_details = vt_field!(vtable, size, get_task_details)
+            .map(|f| std::mem::transmute::<HostGetDetails, GetDetailsFn>(f));
         // The same functions, with the returned code read as an integer.
         let b = CustomBackend {
             save_run: std::mem::transmute::<HostSaveRun, SaveRunFn>(save_run),
@@ -320,6 +398,8 @@ pub unsafe extern "C" fn dorch_backend_custom(
             update_task_status: std::mem::transmute::<HostUpdate, UpdateFn>(update),
             list_runs: std::mem::transmute::<HostListRuns, ListRunsFn>(list_runs),
             destroy,
+            update_task_detail,
+            get_task_details,
             user_data,
             guard: (flags & DORCH_BACKEND_THREAD_SAFE == 0).then(HostGuard::default),
         };

@@ -16,15 +16,21 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod backend;
+mod cancel;
 mod context;
 mod custom_backend;
+mod detail;
+mod listener;
 mod pipeline;
 mod result;
 mod run_list;
 
 pub use backend::*;
+pub use cancel::*;
 pub use context::*;
 pub use custom_backend::*;
+pub use detail::*;
+pub use listener::*;
 pub use pipeline::*;
 pub use result::*;
 pub use run_list::*;
@@ -59,6 +65,13 @@ pub enum DorchCode {
     ERR_TASK_FAILED = 7,
     /// A panic was caught inside the library.
     ERR_PANIC = 8,
+    /// The run was cancelled through its cancel token (the result object is
+    /// still handed back); inside a task: the task should stop.
+    ERR_CANCELLED = 9,
+    /// The run passed its timeout (the result object is still handed back).
+    ERR_TIMEOUT = 10,
+    /// A custom backend lacks the optional function an operation needs.
+    ERR_UNSUPPORTED = 11,
 }
 
 /// Status of a whole run.
@@ -115,6 +128,9 @@ impl DorchCode {
             ErrorKind::Backend => DorchCode::ERR_BACKEND,
             ErrorKind::TaskFailed => DorchCode::ERR_TASK_FAILED,
             ErrorKind::Panic => DorchCode::ERR_PANIC,
+            ErrorKind::Cancelled => DorchCode::ERR_CANCELLED,
+            ErrorKind::Timeout => DorchCode::ERR_TIMEOUT,
+            ErrorKind::Unsupported => DorchCode::ERR_UNSUPPORTED,
         }
     }
 
@@ -130,6 +146,9 @@ impl DorchCode {
             6 => "DORCH_ERR_BACKEND",
             7 => "DORCH_ERR_TASK_FAILED",
             8 => "DORCH_ERR_PANIC",
+            9 => "DORCH_ERR_CANCELLED",
+            10 => "DORCH_ERR_TIMEOUT",
+            11 => "DORCH_ERR_UNSUPPORTED",
             _ => return None,
         })
     }
@@ -232,6 +251,11 @@ impl Fallback for () {
 impl Fallback for usize {
     fn fallback(_: ErrorKind) -> Self {
         0
+    }
+}
+impl Fallback for bool {
+    fn fallback(_: ErrorKind) -> Self {
+        false
     }
 }
 impl Fallback for u32 {
@@ -445,10 +469,13 @@ mod tests {
             (ErrorKind::Backend, 6),
             (ErrorKind::TaskFailed, 7),
             (ErrorKind::Panic, 8),
+            (ErrorKind::Cancelled, 9),
+            (ErrorKind::Timeout, 10),
+            (ErrorKind::Unsupported, 11),
         ] {
             assert_eq!(DorchCode::of(kind) as u32, code);
             assert!(DorchCode::name_of(code).is_some());
         }
-        assert!(DorchCode::name_of(9).is_none());
+        assert!(DorchCode::name_of(12).is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! Pipelines and tasks, callable from C.
 
+use super::cancel::DorchCancelToken;
 use super::context::DorchTaskContext;
+use super::listener::{CListener, DorchListener};
 use super::result::DorchRunResult;
 use super::{
     arg_bytes, arg_name, arg_out, arg_ref, begin_host_call, boundary, end_host_call,
@@ -9,7 +11,7 @@ use super::{
 use crate::backend::MemoryBackend;
 use crate::error::{Error, Result};
 use crate::model::{RunStatus, TriggerRule};
-use crate::pipeline::{Pipeline, Task, TaskContext, TaskError};
+use crate::pipeline::{Interruption, Listener, Pipeline, RunOptions, Task, TaskContext, TaskError};
 use parking_lot::RwLock;
 use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
@@ -47,6 +49,29 @@ pub struct DorchTaskOptions {
     /// Wait between attempts, in milliseconds.
     pub retry_delay_ms: u32,
     pub trigger_rule: DorchTriggerRule,
+    /// Longest time one attempt may run, in milliseconds; 0: no limit. At
+    /// the deadline the task is recorded FAILED ("timed out after N ms"),
+    /// its retries are not tried, its children are decided at once by their
+    /// trigger rules, and its callback sees `dorch_context_is_cancelled`.
+    /// The run still waits for the callback to return: a callback that
+    /// ignores cancellation holds its worker thread until it returns.
+    /// (Added in 0.2; an older host's smaller `struct_size` means no limit.)
+    pub timeout_ms: u32,
+}
+
+/// How a run is started (`dorch_pipeline_run_with`). NULL options mean no
+/// timeout and no token. A smaller `struct_size` (an older host) is
+/// accepted: missing trailing fields take their defaults.
+#[repr(C)]
+pub struct DorchRunOptions {
+    /// `sizeof(DorchRunOptions)`.
+    pub struct_size: u32,
+    /// Timeout of the whole run, in milliseconds; 0: none. When it passes,
+    /// no task starts any more, unstarted tasks become SKIPPED ("run timed
+    /// out after N ms"), running tasks see `dorch_context_is_cancelled`.
+    pub timeout_ms: u32,
+    /// Optional cancel token (borrowed for the run; NULL: none).
+    pub cancel: *mut DorchCancelToken,
 }
 
 /// A named DAG of tasks and the backend its runs are recorded in (opaque).
@@ -100,9 +125,29 @@ fn task_failure(rc: u32, ctx: &TaskContext<'_>, host_msg: Option<String>) -> Tas
     msg.into()
 }
 
-unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<(u32, u32, TriggerRule)> {
+/// A task's options as read from the host's struct.
+struct TaskOpts {
+    retries: u32,
+    retry_delay_ms: u32,
+    rule: TriggerRule,
+    timeout_ms: u32,
+}
+
+/// Reads a `u32`-sized field of a host struct only if `size` covers it.
+unsafe fn field_u32(p: *const u32, base: *const u8, size: usize) -> Option<u32> {
+    let off = (p as *const u8).offset_from(base) as usize;
+    (off + size_of::<u32>() <= size).then(|| p.read())
+}
+
+unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<TaskOpts> {
+    let mut o = TaskOpts {
+        retries: 0,
+        retry_delay_ms: 0,
+        rule: TriggerRule::AllSuccess,
+        timeout_ms: 0,
+    };
     if opts.is_null() {
-        return Ok((0, 0, TriggerRule::AllSuccess));
+        return Ok(o);
     }
     let size = addr_of!((*opts).struct_size).read() as usize;
     if size < size_of::<u32>() {
@@ -110,24 +155,38 @@ unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<(u32, u32, Trigg
             "opts->struct_size is {size}; set it to sizeof(DorchTaskOptions)"
         )));
     }
-    let has = |off: usize| off + size_of::<u32>() <= size;
-    let retries = if has(offset_of!(DorchTaskOptions, retries)) {
-        addr_of!((*opts).retries).read()
-    } else {
-        0
-    };
-    let delay = if has(offset_of!(DorchTaskOptions, retry_delay_ms)) {
-        addr_of!((*opts).retry_delay_ms).read()
-    } else {
-        0
-    };
-    let rule = if has(offset_of!(DorchTaskOptions, trigger_rule)) {
-        trigger_rule_from_raw(addr_of!((*opts).trigger_rule).cast::<u32>().read())
-            .map_err(|e| e.context("opts->trigger_rule"))?
-    } else {
-        TriggerRule::AllSuccess
-    };
-    Ok((retries, delay, rule))
+    let base = opts.cast::<u8>();
+    o.retries = field_u32(addr_of!((*opts).retries), base, size).unwrap_or(0);
+    o.retry_delay_ms = field_u32(addr_of!((*opts).retry_delay_ms), base, size).unwrap_or(0);
+    if let Some(raw) = field_u32(addr_of!((*opts).trigger_rule).cast(), base, size) {
+        o.rule = trigger_rule_from_raw(raw).map_err(|e| e.context("opts->trigger_rule"))?;
+    }
+    o.timeout_ms = field_u32(addr_of!((*opts).timeout_ms), base, size).unwrap_or(0);
+    Ok(o)
+}
+
+unsafe fn read_run_options(opts: *const DorchRunOptions) -> Result<RunOptions> {
+    let mut o = RunOptions::new();
+    if opts.is_null() {
+        return Ok(o);
+    }
+    let size = addr_of!((*opts).struct_size).read() as usize;
+    if size < size_of::<u32>() {
+        return Err(Error::invalid(format!(
+            "opts->struct_size is {size}; set it to sizeof(DorchRunOptions)"
+        )));
+    }
+    let base = opts.cast::<u8>();
+    if let Some(ms) = field_u32(addr_of!((*opts).timeout_ms), base, size) {
+        o = o.timeout(Duration::from_millis(ms.into()));
+    }
+    let cancel_off = offset_of!(DorchRunOptions, cancel);
+    if cancel_off + size_of::<*mut DorchCancelToken>() <= size {
+        if let Some(t) = addr_of!((*opts).cancel).read().as_ref() {
+            o = o.cancel_token(t.token.clone());
+        }
+    }
+    Ok(o)
 }
 
 /// Applies a change to the pipeline behind `p`: serialized with other
@@ -227,7 +286,7 @@ pub unsafe extern "C" fn dorch_pipeline_add_task(
         let name = arg_name(name, "name")?;
         let f = r#fn.ok_or_else(|| Error::invalid(format!("task {name:?}: fn is NULL")))?;
         let f = std::mem::transmute::<HostTaskFn, RawTaskFn>(f);
-        let (retries, delay_ms, rule) = read_options(opts_or_null)?;
+        let o = read_options(opts_or_null)?;
         let data = Arc::new(HostData {
             ptr: user_data,
             free: Mutex::new(free_user_data),
@@ -245,9 +304,10 @@ pub unsafe extern "C" fn dorch_pipeline_add_task(
                 Err(task_failure(rc, ctx, host_msg))
             }
         })
-        .retries(retries)
-        .retry_delay(Duration::from_millis(delay_ms.into()))
-        .trigger_rule(rule);
+        .retries(o.retries)
+        .retry_delay(Duration::from_millis(o.retry_delay_ms.into()))
+        .trigger_rule(o.rule)
+        .timeout(Duration::from_millis(o.timeout_ms.into()));
         if let Err(e) = change(p, |pipeline| pipeline.add_task(task)) {
             // Not added: the caller keeps user_data.
             *data.free.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -305,39 +365,95 @@ pub unsafe extern "C" fn dorch_pipeline_run(
     p: *mut DorchPipeline,
     out: *mut *mut DorchRunResult,
 ) -> DorchCode {
+    boundary(|| run(p, RunOptions::new(), out))
+}
+
+/// `dorch_pipeline_run` with options (`opts_or_null` borrowed for the call;
+/// NULL: no timeout, no token). Returns `DORCH_OK` (the run ended SUCCESS),
+/// `DORCH_ERR_TASK_FAILED` (a task failed), `DORCH_ERR_CANCELLED` (the token
+/// fired) or `DORCH_ERR_TIMEOUT` (the run timeout passed), handing back the
+/// result object in all four cases; a cancelled or timed-out run ends FAILED
+/// with its unstarted tasks SKIPPED. It returns only after every task
+/// callback has returned. Other codes as for `dorch_pipeline_run` (`*out` NULL).
+#[no_mangle]
+pub unsafe extern "C" fn dorch_pipeline_run_with(
+    p: *mut DorchPipeline,
+    opts_or_null: *const DorchRunOptions,
+    out: *mut *mut DorchRunResult,
+) -> DorchCode {
     boundary(|| {
-        let out = arg_out(out, "out")?;
-        // The run's own reference: the handle may be freed while it runs.
-        let shared = arg_ref(p, "pipeline")?.shared.clone();
-        let (result, name) =
-            shared.running(|pipeline| (pipeline.run(), pipeline.name().to_string()));
-        let result = result?;
-        let status = result.status();
-        let message = (status != RunStatus::Success).then(|| {
+        let opts = read_run_options(opts_or_null)?;
+        run(p, opts, out)
+    })
+}
+
+unsafe fn run(
+    p: *mut DorchPipeline,
+    opts: RunOptions,
+    out: *mut *mut DorchRunResult,
+) -> Result<DorchCode> {
+    let out = arg_out(out, "out")?;
+    // The run's own reference: the handle may be freed while it runs.
+    let shared = arg_ref(p, "pipeline")?.shared.clone();
+    let (result, name) =
+        shared.running(|pipeline| (pipeline.run_with(&opts), pipeline.name().to_string()));
+    let result = result?;
+    let (code, message) = match (result.interruption(), result.status()) {
+        (Some(why), _) => {
+            let code = match why {
+                Interruption::Cancelled(_) => DorchCode::ERR_CANCELLED,
+                Interruption::TimedOut(_) => DorchCode::ERR_TIMEOUT,
+            };
+            let m = format!(
+                "run {} of pipeline {name:?} {why}; it ended FAILED",
+                result.run_id()
+            );
+            (code, Some(m))
+        }
+        (None, RunStatus::Success) => (DorchCode::OK, None),
+        (None, _) => {
             let failed: Vec<String> = result
                 .tasks()
                 .iter()
-                .filter(|(_, s)| s.is_final() && **s == crate::model::TaskStatus::Failed)
+                .filter(|(_, s)| **s == crate::model::TaskStatus::Failed)
                 .map(|(n, _)| match result.error(n) {
                     Some(e) => format!("{n:?}: {e}"),
                     None => format!("{n:?}"),
                 })
                 .collect();
-            format!(
-                "run {} of pipeline {:?} FAILED; failed task(s): {}",
+            let m = format!(
+                "run {} of pipeline {name:?} FAILED; failed task(s): {}",
                 result.run_id(),
-                name,
                 failed.join("; ")
-            )
-        });
-        *out = Box::into_raw(Box::new(DorchRunResult::new(result)));
-        match message {
-            None => Ok(DorchCode::OK),
-            Some(m) => {
-                set_last_error(&m);
-                Ok(DorchCode::ERR_TASK_FAILED)
-            }
+            );
+            (DorchCode::ERR_TASK_FAILED, Some(m))
         }
+    };
+    *out = Box::into_raw(Box::new(DorchRunResult::new(result)));
+    if let Some(m) = message {
+        set_last_error(&m);
+    }
+    Ok(code)
+}
+
+/// Sets the pipeline's listener (`l_or_null` is copied; NULL removes it).
+/// Refused while the pipeline runs, like every change.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_pipeline_set_listener(
+    p: *mut DorchPipeline,
+    l_or_null: *const DorchListener,
+) -> DorchCode {
+    boundary(|| {
+        let listener: Option<Arc<dyn Listener>> = if l_or_null.is_null() {
+            None
+        } else {
+            Some(Arc::new(CListener::from_c(l_or_null)?))
+        };
+        change(p, |pipeline| {
+            pipeline.set_listener(listener);
+            Ok(())
+        })?;
+        Ok(DorchCode::OK)
     })
 }
 

@@ -1,5 +1,6 @@
 //! The result of a run, as handed to C.
 
+use super::detail::{DorchTaskDetail, OwnedDetail};
 use super::{
     arg_mut, arg_name, arg_ref, boundary, c_string, DorchCode, DorchRunStatus, DorchTaskStatus,
 };
@@ -8,6 +9,7 @@ use crate::model::TaskStatus;
 use crate::pipeline::RunResult;
 use std::collections::HashMap;
 use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
 /// The outcome of one run (opaque): statuses and outputs by task. Free it
 /// with `dorch_run_result_free`.
@@ -16,6 +18,8 @@ pub struct DorchRunResult {
     pub(crate) run_id: CString,
     /// Failed tasks' messages as C strings, so they can be lent out.
     errors: HashMap<String, CString>,
+    /// Task details as C structs, made on first use.
+    details: OnceLock<HashMap<String, OwnedDetail>>,
 }
 
 impl DorchRunResult {
@@ -42,6 +46,7 @@ impl DorchRunResult {
             result,
             run_id,
             errors,
+            details: OnceLock::new(),
         }
     }
 }
@@ -137,5 +142,35 @@ pub unsafe extern "C" fn dorch_run_result_free(r: *mut DorchRunResult) {
             drop(Box::from_raw(r));
         }
         Ok(())
+    })
+}
+
+/// The detail of task `task` (borrowed): attempts, start and end times,
+/// error. `*out` is borrowed until the result is freed.
+/// `DORCH_ERR_NOT_FOUND` for a task the pipeline does not have.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_result_task_detail(
+    r: *const DorchRunResult,
+    task: *const c_char,
+    out: *mut *const DorchTaskDetail,
+) -> DorchCode {
+    boundary(|| {
+        let out = arg_mut(out, "out")?;
+        *out = std::ptr::null();
+        let r = arg_ref(r, "result")?;
+        let task = arg_name(task, "task")?;
+        let details = r.details.get_or_init(|| {
+            r.result
+                .tasks()
+                .keys()
+                .filter_map(|t| r.result.detail(t))
+                .map(|d| (d.name.clone(), OwnedDetail::new(&d.as_update())))
+                .collect()
+        });
+        let d = details
+            .get(task)
+            .ok_or_else(|| r.missing(task, |s| format!("task {task:?} ({s}) has no detail")))?;
+        *out = &d.c;
+        Ok(DorchCode::OK)
     })
 }

@@ -1,7 +1,10 @@
 //! What a running task sees: its identity, its attempt, and the context.
 
+use super::cancel::RunControl;
+use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Read-only state a run shares with all of its tasks.
 pub(crate) struct SharedContext<'a> {
@@ -10,6 +13,7 @@ pub(crate) struct SharedContext<'a> {
     /// One slot per task, filled once when the task succeeds with an output.
     pub(crate) outputs: &'a [OnceLock<Vec<u8>>],
     pub(crate) initial: &'a HashMap<String, Vec<u8>>,
+    pub(crate) control: &'a RunControl,
 }
 
 /// Handed to a task callback for one attempt.
@@ -17,6 +21,8 @@ pub struct TaskContext<'a> {
     pub(crate) shared: &'a SharedContext<'a>,
     pub(crate) task_name: &'a str,
     pub(crate) attempt: u32,
+    /// This attempt's deadline (the task's timeout), if it has one.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) output: Option<Vec<u8>>,
     pub(crate) error: Option<String>,
 }
@@ -57,6 +63,47 @@ impl<'a> TaskContext<'a> {
     /// that report failure through a return code rather than an error value.
     pub fn set_error(&mut self, message: impl Into<String>) {
         self.error = Some(message.into());
+    }
+
+    /// Whether this task should stop: its run was cancelled or timed out,
+    /// or this attempt passed the task's own timeout. The library cannot
+    /// stop a callback; a long task checks this (or sleeps with
+    /// [`TaskContext::sleep`]) and returns early.
+    pub fn is_cancelled(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+            || self.shared.control.interruption().is_some()
+    }
+
+    /// Sleeps for `d`, or less when the task should stop (see
+    /// [`TaskContext::is_cancelled`]), which is then an error of kind
+    /// `Cancelled` (the run was cancelled) or `Timeout` (a timeout passed).
+    pub fn sleep(&self, d: Duration) -> Result<(), Error> {
+        let until = Instant::now().checked_add(d);
+        let end = match (until, self.deadline) {
+            (Some(u), Some(dl)) => u.min(dl),
+            (Some(u), None) => u,
+            (None, Some(dl)) => dl,
+            (None, None) => Instant::now() + Duration::from_secs(365 * 24 * 3600),
+        };
+        let full = self.shared.control.sleep_until(end);
+        if full && Some(end) == until {
+            return Ok(());
+        }
+        Err(self.stop_reason())
+    }
+
+    fn stop_reason(&self) -> Error {
+        use super::cancel::Interruption;
+        match self.shared.control.interruption() {
+            Some(Interruption::Cancelled(r)) => {
+                Error::new(ErrorKind::Cancelled, format!("cancelled: {r}"))
+            }
+            Some(Interruption::TimedOut(t)) => Error::new(
+                ErrorKind::Timeout,
+                format!("run timed out after {} ms", t.as_millis()),
+            ),
+            None => Error::new(ErrorKind::Timeout, "the task's timeout passed"),
+        }
     }
 
     /// The message given to [`TaskContext::set_error`], if any.

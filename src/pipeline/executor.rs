@@ -2,57 +2,96 @@
 //! `max_workers` threads (the caller's thread is one of them).
 //!
 //! No lock of ours is held while host code runs (task callbacks, backend
-//! calls): a callback may call back into the library.
+//! calls, the listener): a callback may call back into the library.
 //!
 //! Status writes and the scheduler: a finished task is *held* by its worker
 //! (its final status not yet written, its children not yet released) until
 //! the worker's next backend write, which carries the held statuses and the
-//! RUNNING of the next task it starts, in one `update_task_statuses` call.
-//! The next task is preferably a child whose only unfinished parent is the
-//! task just done (the worker claims it, so a chain runs on one thread
-//! without hand-offs), else one from the ready queue. So the backend gets one
-//! write per task instead of two (one commit on the SQL backends), sees
-//! every parent's final status before any child's first one, and has every
-//! status change committed before any further task code runs. A worker
-//! writes what it holds before it waits or leaves.
+//! RUNNING of the next task it starts, in one `update_tasks` call. The next
+//! task is preferably a child whose only unfinished parent is the task just
+//! done (the worker claims it, so a chain runs on one thread without
+//! hand-offs), else one from the ready queue. So the backend gets one write
+//! per task instead of two (one commit on the SQL backends), sees every
+//! parent's final status before any child's first one, and has every status
+//! change committed before any further task code runs. A worker writes what
+//! it holds before it waits or leaves.
+//!
+//! Stopping: a cancelled or timed-out run starts no task (checked before
+//! each start); tasks that never started are SKIPPED at the end. A task
+//! past its own timeout is finalized by the watchdog (see `watchdog.rs`)
+//! while its callback may still be running; its worker then drops the
+//! callback's result.
 
+use super::cancel::{RunControl, RunOptions};
 use super::context::{SharedContext, TaskContext};
 use super::{Pipeline, RunResult};
 use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
-use crate::model::{now_seconds, PipelineRun, RunStatus, TaskStatus, TriggerRule};
-use std::collections::{HashMap, VecDeque};
+use crate::model::{
+    now_seconds, PipelineRun, RunStatus, TaskDetail, TaskStatus, TaskUpdate, TriggerRule,
+};
+use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
-struct Sched {
+/// What the scheduler knows of one task.
+#[derive(Clone)]
+pub(super) struct Slot {
+    pub(super) status: TaskStatus,
+    pub(super) attempts: u32,
+    pub(super) start: Option<f64>,
+    pub(super) end: Option<f64>,
+    pub(super) error: Option<String>,
+    /// Finalized by the watchdog at its deadline while its callback ran.
+    pub(super) timed_out: bool,
+}
+
+pub(super) struct Sched {
     /// Upstream tasks of each task not yet released by their worker.
     remaining: Vec<usize>,
-    status: Vec<TaskStatus>,
-    errors: Vec<Option<String>>,
+    pub(super) slots: Vec<Slot>,
     ready: VecDeque<usize>,
     /// Tasks taken from the queue or claimed, and not yet released.
     in_flight: usize,
     /// The first backend failure; once set, no task starts.
     stop: Option<Error>,
+    /// Running attempts of tasks with a timeout, by deadline.
+    pub(super) deadlines: BTreeSet<(Instant, usize)>,
+    /// Every worker has returned: the watchdog leaves.
+    pub(super) done: bool,
 }
 
-struct Exec<'a> {
-    p: &'a Pipeline,
-    shared: SharedContext<'a>,
-    sched: Mutex<Sched>,
+pub(super) struct Exec<'a> {
+    pub(super) p: &'a Pipeline,
+    pub(super) shared: SharedContext<'a>,
+    pub(super) sched: Mutex<Sched>,
     wake: Condvar,
+    /// Wakes the watchdog: a new deadline, or the end of the run.
+    pub(super) watch: Condvar,
 }
 
 /// A task finished by a worker whose status is not yet written or released
 /// to the scheduler (see the module doc).
-struct Held {
-    task: usize,
-    status: TaskStatus,
-    error: Option<String>,
+pub(super) struct Held {
+    pub(super) task: usize,
+    pub(super) slot: Slot,
     /// The child this worker claimed to run next: already counted in
     /// `in_flight`, so not released again.
     claimed: Option<usize>,
+    /// The claimed child, until the worker takes it up.
+    next: Option<usize>,
+}
+
+impl Held {
+    pub(super) fn new(task: usize, slot: Slot) -> Self {
+        Held {
+            task,
+            slot,
+            claimed: None,
+            next: None,
+        }
+    }
 }
 
 /// Calls into the backend during a run. Whatever the backend reports (a
@@ -70,7 +109,18 @@ fn guarded<T>(what: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
+fn slot(status: TaskStatus) -> Slot {
+    Slot {
+        status,
+        attempts: 0,
+        start: None,
+        end: None,
+        error: None,
+        timed_out: false,
+    }
+}
+
+pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
     let n = p.tasks.len();
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut record = PipelineRun {
@@ -91,6 +141,9 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
             p.name
         ))
     })?;
+    let control = RunControl::new(opts);
+    let events = super::events::Events::new(p.listener.as_deref(), &run_id);
+    events.run(&p.name, RunStatus::Running);
 
     let outputs: Vec<OnceLock<Vec<u8>>> = (0..n).map(|_| OnceLock::new()).collect();
     let remaining: Vec<usize> = p.dag.upstream.iter().map(Vec::len).collect();
@@ -102,69 +155,69 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
             index: &p.index,
             outputs: &outputs,
             initial: &p.context,
+            control: &control,
         },
         sched: Mutex::new(Sched {
             remaining,
-            status: vec![TaskStatus::Pending; n],
-            errors: vec![None; n],
+            slots: vec![slot(TaskStatus::Pending); n],
             ready,
             in_flight: 0,
             stop: None,
+            deadlines: BTreeSet::new(),
+            done: false,
         }),
         wake: Condvar::new(),
+        watch: Condvar::new(),
     };
-    // A thread inside a backend that serializes its callers runs the whole
-    // run itself: workers of its own would wait for that backend, which the
-    // thread holds until the run ends.
-    let workers = if serial::active() {
-        1
-    } else {
-        p.max_workers.min(n).max(1)
-    };
-    if workers == 1 {
-        exec.worker();
-    } else {
-        std::thread::scope(|s| {
-            for k in 1..workers {
-                // Runs with the threads that could be made (at least this
-                // one) when the system refuses more.
-                let spawned = std::thread::Builder::new()
-                    .name(format!("dorch-worker-{k}"))
-                    .spawn_scoped(s, || exec.worker());
-                if spawned.is_err() {
-                    break;
-                }
-            }
-            exec.worker();
-        });
-    }
+    exec.run_workers(&events);
     let sched = exec.sched.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut slots = sched.slots;
+    let interruption = control.interruption();
 
-    let mut errors = HashMap::new();
-    for (i, t) in p.tasks.iter().enumerate() {
-        record.tasks.insert(t.name.clone(), sched.status[i]);
-        if let Some(e) = &sched.errors[i] {
-            errors.insert(t.name.clone(), e.clone());
+    // A stopped run's unstarted tasks become SKIPPED, saying why.
+    let mut final_write = Ok(());
+    if let (None, Some(why)) = (&sched.stop, &interruption) {
+        let now = now_seconds();
+        let error = why.task_error();
+        let skipped: Vec<usize> = (0..n)
+            .filter(|&i| slots[i].status == TaskStatus::Pending)
+            .collect();
+        for &i in &skipped {
+            slots[i].status = TaskStatus::Skipped;
+            slots[i].end = Some(now);
+            slots[i].error = Some(error.clone());
+        }
+        let updates: Vec<TaskUpdate<'_>> = skipped
+            .iter()
+            .map(|&i| update(&p.tasks[i].name, &slots[i]))
+            .collect();
+        final_write = guarded(|| p.backend.update_tasks(&run_id, &updates));
+        if final_write.is_ok() {
+            events.tasks(&updates);
         }
     }
-    let all_ok = sched
-        .status
+
+    for (t, s) in p.tasks.iter().zip(&slots) {
+        record.tasks.insert(t.name.clone(), s.status);
+    }
+    let all_ok = slots
         .iter()
-        .all(|s| matches!(s, TaskStatus::Success | TaskStatus::Skipped));
-    record.status = if all_ok && sched.stop.is_none() {
+        .all(|s| matches!(s.status, TaskStatus::Success | TaskStatus::Skipped));
+    record.status = if all_ok && sched.stop.is_none() && interruption.is_none() {
         RunStatus::Success
     } else {
         RunStatus::Failed
     };
     record.end_time = Some(now_seconds());
-    let final_save = guarded(|| p.backend.save_run(&record));
+    let final_save = final_write.and_then(|()| guarded(|| p.backend.save_run(&record)));
+    events.run(&p.name, record.status);
 
     if let Some(stop) = sched.stop {
         let not_started: Vec<&str> = p
             .tasks
             .iter()
-            .zip(&sched.status)
-            .filter(|(_, s)| **s == TaskStatus::Pending)
+            .zip(&slots)
+            .filter(|(_, s)| s.status == TaskStatus::Pending)
             .map(|(t, _)| t.name.as_str())
             .collect();
         let saved = match &final_save {
@@ -195,11 +248,40 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
         .zip(outputs)
         .filter_map(|(t, o)| o.into_inner().map(|v| (t.name.clone(), v)))
         .collect();
+    let details = p
+        .tasks
+        .iter()
+        .zip(slots)
+        .map(|(t, s)| (t.name.clone(), detail(&t.name, s)))
+        .collect();
     Ok(RunResult {
         run: record,
         outputs,
-        errors,
+        details,
+        interruption,
     })
+}
+
+fn update<'a>(name: &'a str, s: &'a Slot) -> TaskUpdate<'a> {
+    TaskUpdate {
+        task: name,
+        status: s.status,
+        attempts: s.attempts,
+        start_time: s.start,
+        end_time: s.end,
+        error: s.error.as_deref(),
+    }
+}
+
+fn detail(name: &str, s: Slot) -> TaskDetail {
+    TaskDetail {
+        name: name.to_string(),
+        status: s.status,
+        attempts: s.attempts,
+        start_time: s.start,
+        end_time: s.end,
+        error: s.error,
+    }
 }
 
 fn preview(names: &[&str]) -> String {
@@ -217,41 +299,85 @@ fn preview(names: &[&str]) -> String {
 }
 
 impl Exec<'_> {
-    fn lock(&self) -> MutexGuard<'_, Sched> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Sched> {
         self.sched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn worker(&self) {
+    fn run_workers(&self, events: &super::events::Events<'_>) {
+        let n = self.p.tasks.len();
+        // A thread inside a backend that serializes its callers runs the
+        // whole run itself: workers of its own would wait for that backend,
+        // which the thread holds until the run ends.
+        let workers = if serial::active() {
+            1
+        } else {
+            self.p.max_workers.min(n).max(1)
+        };
+        let timeouts = self.p.tasks.iter().any(|t| t.timeout.is_some());
+        if workers == 1 && !timeouts {
+            self.worker(events);
+            return;
+        }
+        std::thread::scope(|s| {
+            // Without a watchdog, task deadlines are enforced when their
+            // callbacks return.
+            let mut watchdog = None;
+            if timeouts {
+                watchdog = std::thread::Builder::new()
+                    .name("dorch-watchdog".into())
+                    .spawn_scoped(s, || self.watchdog(events))
+                    .ok();
+            }
+            for k in 1..workers {
+                // Runs with the threads that could be made (at least this
+                // one) when the system refuses more.
+                let spawned = std::thread::Builder::new()
+                    .name(format!("dorch-worker-{k}"))
+                    .spawn_scoped(s, || self.worker(events));
+                if spawned.is_err() {
+                    break;
+                }
+            }
+            self.worker(events);
+            self.lock().done = true;
+            self.watch.notify_all();
+            drop(watchdog);
+        });
+    }
+
+    fn worker(&self, events: &super::events::Events<'_>) {
         let mut held: Vec<Held> = Vec::new();
-        while let Some(i) = self.next_task(&mut held) {
+        while let Some(i) = self.next_task(&mut held, events) {
             let runs = {
                 let g = self.lock();
-                g.stop
-                    .is_none()
-                    .then(|| self.rule_allows(i, &g.status, &held))
+                (g.stop.is_none() && self.shared.control.interruption().is_none())
+                    .then(|| self.rule_allows(i, &g.slots, &held))
             };
-            let (status, error) = match runs {
+            match runs {
                 None => {
                     // The run is stopping: write what is held, start nothing.
-                    self.flush(&mut held, None);
-                    self.release(vec![not_started(i)], None);
+                    self.flush(&mut held, None, events);
+                    self.release(vec![Held::new(i, slot(TaskStatus::Pending))], None);
                     continue;
                 }
-                Some(false) => (TaskStatus::Skipped, None),
+                Some(false) => {
+                    let mut s = slot(TaskStatus::Skipped);
+                    s.end = Some(now_seconds());
+                    held.push(Held::new(i, s));
+                }
                 Some(true) => {
-                    if !self.flush(&mut held, Some(i)) {
-                        self.release(vec![not_started(i)], None);
+                    let start = now_seconds();
+                    if !self.flush(&mut held, Some((i, start)), events) {
+                        self.release(vec![Held::new(i, slot(TaskStatus::Pending))], None);
                         continue;
                     }
-                    self.attempts(i)
+                    match self.attempts(i, start) {
+                        Some(done) => held.push(Held::new(i, done)),
+                        // Finalized by the watchdog, which released it.
+                        None => continue,
+                    }
                 }
-            };
-            held.push(Held {
-                task: i,
-                status,
-                error,
-                claimed: None,
-            });
+            }
             self.claim_child(&mut held);
         }
     }
@@ -259,8 +385,8 @@ impl Exec<'_> {
     /// The task this worker runs next: the child it claimed, else one from
     /// the ready queue. Before waiting for one, or when there is nothing left
     /// to run, it writes and releases what it holds. `None`: the run is over.
-    fn next_task(&self, held: &mut Vec<Held>) -> Option<usize> {
-        if let Some(c) = held.last().and_then(|h| h.claimed) {
+    fn next_task(&self, held: &mut Vec<Held>, events: &super::events::Events<'_>) -> Option<usize> {
+        if let Some(c) = held.last_mut().and_then(|h| h.next.take()) {
             return Some(c);
         }
         let mut g = self.lock();
@@ -273,7 +399,7 @@ impl Exec<'_> {
             }
             if !held.is_empty() {
                 drop(g);
-                self.flush(held, None);
+                self.flush(held, None, events);
                 g = self.lock();
                 continue;
             }
@@ -302,25 +428,44 @@ impl Exec<'_> {
             g.remaining[c] = 0;
             g.in_flight += 1;
             last.claimed = Some(c);
+            last.next = Some(c);
         }
     }
 
     /// Writes the held statuses, plus `start`'s RUNNING, in one backend call,
     /// then releases the held tasks. `false` if the write failed (the run then
     /// stops; the statuses are still released, as they are what happened).
-    fn flush(&self, held: &mut Vec<Held>, start: Option<usize>) -> bool {
-        let mut changes: Vec<(usize, TaskStatus)> =
-            held.iter().map(|h| (h.task, h.status)).collect();
-        changes.extend(start.map(|i| (i, TaskStatus::Running)));
-        let result = self.record(&changes);
+    pub(super) fn flush(
+        &self,
+        held: &mut Vec<Held>,
+        start: Option<(usize, f64)>,
+        events: &super::events::Events<'_>,
+    ) -> bool {
+        let running = start.map(|(_, t)| Slot {
+            attempts: 1,
+            start: Some(t),
+            ..slot(TaskStatus::Running)
+        });
+        let mut updates: Vec<TaskUpdate<'_>> = held
+            .iter()
+            .map(|h| update(&self.p.tasks[h.task].name, &h.slot))
+            .collect();
+        if let (Some((i, _)), Some(s)) = (start, &running) {
+            updates.push(update(&self.p.tasks[i].name, s));
+        }
+        let result = self.record(&updates);
+        if result.is_ok() {
+            events.tasks(&updates);
+        }
         let ok = result.is_ok();
+        drop(updates);
         self.release(std::mem::take(held), result.err());
         ok
     }
 
     /// Hands finished tasks to the scheduler: their statuses become visible
     /// and their children (but a claimed one) lose an unfinished parent.
-    fn release(&self, done: Vec<Held>, failure: Option<Error>) {
+    pub(super) fn release(&self, done: Vec<Held>, failure: Option<Error>) {
         if done.is_empty() && failure.is_none() {
             return;
         }
@@ -330,11 +475,11 @@ impl Exec<'_> {
         }
         let mut pushed = 0;
         for h in done {
-            g.status[h.task] = h.status;
-            g.errors[h.task] = h.error;
+            let never_started = h.slot.status == TaskStatus::Pending;
+            g.slots[h.task] = h.slot;
             g.in_flight -= 1;
-            if h.status == TaskStatus::Pending {
-                continue; // never started: its children stay pending too
+            if never_started {
+                continue; // its children stay pending too
             }
             for &c in &self.p.dag.downstream[h.task] {
                 if Some(c) == h.claimed {
@@ -354,7 +499,7 @@ impl Exec<'_> {
         }
     }
 
-    fn rule_allows(&self, i: usize, status: &[TaskStatus], held: &[Held]) -> bool {
+    fn rule_allows(&self, i: usize, slots: &[Slot], held: &[Held]) -> bool {
         let ups = &self.p.dag.upstream[i];
         if ups.is_empty() {
             return true;
@@ -363,7 +508,7 @@ impl Exec<'_> {
             held.iter()
                 .rev()
                 .find(|h| h.task == u)
-                .map_or(status[u], |h| h.status)
+                .map_or(slots[u].status, |h| h.slot.status)
         };
         let mut st = ups.iter().map(|&u| of(u));
         match self.p.tasks[i].trigger_rule {
@@ -373,23 +518,17 @@ impl Exec<'_> {
         }
     }
 
-    /// Writes status changes, in order, in one backend call.
-    fn record(&self, changes: &[(usize, TaskStatus)]) -> Result<()> {
-        let named: Vec<(&str, TaskStatus)> = changes
-            .iter()
-            .map(|&(i, s)| (self.p.tasks[i].name.as_str(), s))
-            .collect();
+    /// Writes task changes, in order, in one backend call.
+    fn record(&self, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
         let backend = &self.p.backend;
         let run_id = self.shared.run_id;
-        guarded(|| match named.as_slice() {
-            [] => Ok(()),
-            [(task, status)] => backend.update_task_status(run_id, task, *status),
-            many => backend.update_task_statuses(run_id, many),
-        })
-        .map_err(|e| {
-            let what: Vec<String> = named
+        guarded(|| backend.update_tasks(run_id, updates)).map_err(|e| {
+            let what: Vec<String> = updates
                 .iter()
-                .map(|(t, s)| format!("task {t:?} as {s}"))
+                .map(|u| format!("task {:?} as {}", u.task, u.status))
                 .collect();
             Error::new(
                 ErrorKind::Backend,
@@ -398,45 +537,90 @@ impl Exec<'_> {
         })
     }
 
-    /// Runs task `i`'s attempts: its final status and, if it failed, why.
-    fn attempts(&self, i: usize) -> (TaskStatus, Option<String>) {
+    /// Runs task `i`'s attempts, the first started at `start`: its final
+    /// state, or `None` when the watchdog finalized it (its timeout passed).
+    fn attempts(&self, i: usize, start: f64) -> Option<Slot> {
         let task = &self.p.tasks[i];
-        let attempts = task.retries.saturating_add(1);
+        let control = self.shared.control;
+        let max = task.retries.saturating_add(1);
+        let mut attempt = 0;
         let mut last_error = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 && !task.retry_delay.is_zero() {
-                std::thread::sleep(task.retry_delay);
+        let mut interrupted = None;
+        while attempt < max {
+            if attempt > 0 && !task.retry_delay.is_zero() {
+                let until = Instant::now().checked_add(task.retry_delay);
+                if until.is_some_and(|u| !control.sleep_until(u)) {
+                    interrupted = control.interruption();
+                }
             }
+            if interrupted.is_none() && attempt > 0 {
+                interrupted = control.interruption();
+            }
+            if interrupted.is_some() {
+                break;
+            }
+            attempt += 1;
+            let deadline = task
+                .timeout
+                .and_then(|t| Instant::now().checked_add(t))
+                .inspect(|&d| self.watch_attempt(i, d, attempt, start));
             let mut ctx = TaskContext {
                 shared: &self.shared,
                 task_name: &task.name,
                 attempt,
+                deadline,
                 output: None,
                 error: None,
             };
-            match catch_unwind(AssertUnwindSafe(|| (task.func)(&mut ctx))) {
+            let outcome = catch_unwind(AssertUnwindSafe(|| (task.func)(&mut ctx)));
+            if let Some(d) = deadline {
+                if self.unwatch_attempt(i, d) {
+                    return None;
+                }
+            }
+            match outcome {
                 Ok(Ok(())) => {
                     if let Some(out) = ctx.output.take() {
                         let _ = self.shared.outputs[i].set(out);
                     }
-                    return (TaskStatus::Success, None);
+                    return Some(Slot {
+                        attempts: attempt,
+                        start: Some(start),
+                        end: Some(now_seconds()),
+                        ..slot(TaskStatus::Success)
+                    });
                 }
                 Ok(Err(e)) => last_error = e.to_string(),
                 Err(p) => last_error = format!("task panicked: {}", panic_message(&*p)),
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // Its own timeout passed as it returned: no retry.
+                last_error = timed_out_error(task.timeout);
+                break;
+            }
+            interrupted = control.interruption();
         }
-        if attempts > 1 {
-            last_error = format!("{last_error} (after {attempts} attempts)");
-        }
-        (TaskStatus::Failed, Some(last_error))
+        let error = match interrupted {
+            Some(why) => why.task_error(),
+            None if max > 1 && attempt == max => {
+                format!("{last_error} (after {attempt} attempts)")
+            }
+            None => last_error,
+        };
+        Some(Slot {
+            attempts: attempt.max(1),
+            start: Some(start),
+            end: Some(now_seconds()),
+            error: Some(error),
+            ..slot(TaskStatus::Failed)
+        })
     }
 }
 
-fn not_started(task: usize) -> Held {
-    Held {
-        task,
-        status: TaskStatus::Pending,
-        error: None,
-        claimed: None,
-    }
+/// The detail of a task stopped by its own timeout.
+pub(super) fn timed_out_error(timeout: Option<std::time::Duration>) -> String {
+    format!(
+        "timed out after {} ms",
+        timeout.map_or(0, |t| t.as_millis())
+    )
 }

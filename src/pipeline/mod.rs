@@ -1,12 +1,18 @@
 //! Pipelines: building the DAG of tasks and running it.
 
+mod cancel;
 mod context;
 mod dag;
+mod events;
 mod executor;
+mod listener;
 mod result;
 mod task;
+mod watchdog;
 
+pub use cancel::{CancelToken, Interruption, RunOptions};
 pub use context::TaskContext;
+pub use listener::Listener;
 pub use result::RunResult;
 pub use task::{Task, TaskError, TaskFn};
 
@@ -26,6 +32,7 @@ pub struct Pipeline {
     max_workers: usize,
     backend: BackendRef,
     context: HashMap<String, Vec<u8>>,
+    listener: Option<Arc<dyn Listener>>,
 }
 
 impl Pipeline {
@@ -48,6 +55,7 @@ impl Pipeline {
             max_workers: 1,
             backend,
             context: HashMap::new(),
+            listener: None,
         })
     }
 
@@ -116,6 +124,11 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) the listener told of every run's events.
+    pub fn set_listener(&mut self, listener: Option<Arc<dyn Listener>>) {
+        self.listener = listener;
+    }
+
     /// Checks the graph: a cycle is an error naming the tasks on it.
     pub fn validate(&self) -> Result<()> {
         let names: Vec<&str> = self.task_names().collect();
@@ -129,8 +142,16 @@ impl Pipeline {
     /// save) or the backend failed during the run, which then stops starting
     /// tasks and says in the error what the history lacks.
     pub fn run(&self) -> Result<RunResult> {
+        self.run_with(&RunOptions::default())
+    }
+
+    /// [`Pipeline::run`] with a cancel token and a timeout for the whole run.
+    /// A cancelled or timed-out run starts no more tasks, records its
+    /// unstarted tasks SKIPPED, ends FAILED, and is still `Ok`:
+    /// [`RunResult::interruption`] says why it stopped.
+    pub fn run_with(&self, opts: &RunOptions) -> Result<RunResult> {
         self.validate()?;
-        executor::execute(self)
+        executor::execute(self, opts)
     }
 
     /// A Mermaid `graph TD` of the pipeline. Node ids are generated, and

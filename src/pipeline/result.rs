@@ -1,6 +1,7 @@
 //! What a run returns to its caller.
 
-use crate::model::{PipelineRun, RunStatus, TaskStatus};
+use super::cancel::Interruption;
+use crate::model::{PipelineRun, RunStatus, TaskDetail, TaskStatus};
 use std::collections::{BTreeMap, HashMap};
 
 /// The outcome of one run: statuses, outputs and error messages by task.
@@ -8,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct RunResult {
     pub(crate) run: PipelineRun,
     pub(crate) outputs: HashMap<String, Vec<u8>>,
-    pub(crate) errors: HashMap<String, String>,
+    pub(crate) details: HashMap<String, TaskDetail>,
+    pub(crate) interruption: Option<Interruption>,
 }
 
 impl RunResult {
@@ -39,9 +41,21 @@ impl RunResult {
     pub fn output(&self, task: &str) -> Option<&[u8]> {
         self.outputs.get(task).map(Vec::as_slice)
     }
-    /// Why a FAILED task failed (its last attempt's error or panic message).
+    /// Why a FAILED task failed (its last attempt's error or panic message,
+    /// a timeout, a cancellation).
     pub fn error(&self, task: &str) -> Option<&str> {
-        self.errors.get(task).map(String::as_str)
+        self.details
+            .get(task)
+            .filter(|d| d.status == TaskStatus::Failed)
+            .and_then(|d| d.error.as_deref())
+    }
+    /// A task's detail: attempts, start and end times, error.
+    pub fn detail(&self, task: &str) -> Option<&TaskDetail> {
+        self.details.get(task)
+    }
+    /// Why the run stopped before its end: cancelled or timed out.
+    pub fn interruption(&self) -> Option<&Interruption> {
+        self.interruption.as_ref()
     }
     /// The record the backend was given at the end of the run.
     pub fn as_run(&self) -> &PipelineRun {

@@ -19,6 +19,7 @@ pub struct Task {
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
     pub(crate) trigger_rule: TriggerRule,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl Task {
@@ -34,6 +35,7 @@ impl Task {
             retries: 0,
             retry_delay: Duration::ZERO,
             trigger_rule: TriggerRule::AllSuccess,
+            timeout: None,
         }
     }
 
@@ -55,6 +57,16 @@ impl Task {
         self
     }
 
+    /// Longest time one attempt may run (default none; zero means none). At
+    /// the deadline the task is recorded FAILED ("timed out after N ms"),
+    /// its retries are not tried, its children are decided at once, and its
+    /// callback sees [`TaskContext::is_cancelled`]; the run still waits for
+    /// the callback to return before it ends.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = (!d.is_zero()).then_some(d);
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -67,6 +79,7 @@ impl std::fmt::Debug for Task {
             .field("retries", &self.retries)
             .field("retry_delay", &self.retry_delay)
             .field("trigger_rule", &self.trigger_rule)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
