@@ -79,6 +79,9 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
             .map(|t| (t.name.clone(), TaskStatus::Pending))
             .collect(),
     };
+    // One retry budget for the whole run, on every thread that calls the backend.
+    let budget = std::sync::Arc::new(crate::backend::budget::RunBudget::default());
+    let _budget = crate::backend::budget::enter(&budget);
     guarded(|| p.backend.save_run(&record)).map_err(|e| {
         e.context(format!(
             "run of pipeline {:?} not started: the backend refused the initial save_run",
@@ -113,7 +116,10 @@ pub(super) fn execute(p: &Pipeline) -> Result<RunResult> {
     } else {
         std::thread::scope(|s| {
             for _ in 1..workers {
-                s.spawn(|| exec.worker());
+                s.spawn(|| {
+                    let _budget = crate::backend::budget::enter(&budget);
+                    exec.worker()
+                });
             }
             exec.worker();
         });

@@ -543,3 +543,44 @@ pub fn check_down_past_the_bound(b: BackendRef, proxy: &Arc<Proxy>) {
     b.save_run(&run("down", "after", 1.0, &[])).unwrap();
     assert!(b.get_run("after").unwrap().is_some());
 }
+
+/// The server goes away mid-run (connections dropped, new ones refused) and
+/// stays away, the backend having `budget` as its retry budget (and a
+/// maximum backoff well under it): the run fails
+/// about one budget after the outage starts, not one budget per call (the
+/// task update that hit it, then the final save_run), and the error names
+/// the budget. Returns how long the run took.
+pub fn check_dead_server_one_budget_per_run(
+    b: BackendRef,
+    proxy: &Arc<Proxy>,
+    budget: Duration,
+) -> Duration {
+    let mut p = chain_with("dead", "x", b.clone(), 10, {
+        let proxy = proxy.clone();
+        move |i| {
+            if i == 3 {
+                proxy.set_down(true);
+            }
+        }
+    });
+    p.set_max_workers(2).unwrap();
+    let t0 = Instant::now();
+    let r = within(budget * 4 + Duration::from_secs(30), move || p.run());
+    let took = t0.elapsed();
+    let Err(e) = r else {
+        panic!("the run must fail")
+    };
+    eprintln!("dead server: the run failed after {took:?}: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("could not record task \"x3\""), "{e}");
+    assert!(e.message().contains("retry budget"), "{e}");
+    assert!(e.message().contains("final save_run failed too"), "{e}");
+    // One budget, plus margins for a loaded machine. One budget per call
+    // (the task update, then the final save_run) took 2x, less twice the
+    // last backoff (7.3 s with a 4 s budget and a 500 ms maximum backoff).
+    assert!(took >= budget.mul_f64(0.75), "{took:?}: {e}");
+    assert!(took < budget.mul_f64(1.5), "{took:?}: {e}");
+    proxy.set_down(false);
+    b.save_run(&run("dead", "after", 1.0, &[])).unwrap();
+    took
+}
