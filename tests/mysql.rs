@@ -460,3 +460,19 @@ fn dead_server_mid_run_costs_one_retry_budget_per_run() {
     let took = check_dead_server_one_budget_per_run(b, &proxy, budget);
     eprintln!("mysql dead mid-run: failed after {took:?}");
 }
+
+#[test]
+fn frozen_server_mid_run_fails_the_run_after_io_timeout() {
+    let t = Table::new("my_frozen");
+    let proxy = Arc::new(Proxy::start(&server_addr()));
+    let io = Duration::from_secs(2);
+    let opts = ServerOptions {
+        io_timeout: io,
+        connect_timeout: Duration::from_secs(1),
+        ..quick_retry(3_000)
+    };
+    let b: BackendRef =
+        Arc::new(MySqlBackend::connect_with(Some(&through(&proxy)), Some(&t.0), &opts).unwrap());
+    let took = check_frozen_mid_run(b, &proxy, io, Duration::from_secs(60));
+    eprintln!("mysql frozen mid-run: failed after {took:?}");
+}

@@ -26,8 +26,9 @@ pub struct ServerOptions {
     /// writes of all its worker threads and the final `save_run`). So a
     /// server that goes away and stays away fails the run about
     /// `retry_budget` after the first failure (plus the attempt in flight
-    /// when it runs out); once the budget is spent, each further call of
-    /// that run makes one attempt. A successful
+    /// when it runs out: at most the call deadline of `io_timeout` or the
+    /// connect deadline of `connect_timeout`); once the budget is spent,
+    /// each further call of that run makes one attempt. A successful
     /// call ends the outage: a later, separate outage gets a full budget
     /// again. Calls made outside a run (`get_run`, `list_runs`, direct
     /// calls) each get the budget for themselves, counted from their start.
@@ -40,12 +41,22 @@ pub struct ServerOptions {
     /// Most connections kept open at once; callers beyond that wait for one.
     /// Default 8.
     pub pool_size: usize,
-    /// How long one call may wait on the server. Default 30 s. MySQL: the
-    /// socket read/write timeout. PostgreSQL (whose driver has no read
-    /// timeout): the TCP user timeout, so data the server stops
-    /// acknowledging fails the call, and the server's `statement_timeout`
-    /// unless the DSN sets `options`; a server process that is frozen while
-    /// its host still answers TCP is not covered.
+    /// How long one call may wait on the server. Default 30 s. A call with
+    /// no answer in time fails as a transient failure: its connection is
+    /// dropped and the call is retried on a new one within `retry_budget`,
+    /// so a server that keeps TCP up but answers nothing (a stuck server,
+    /// or a proxy such as pgbouncer in front of a dead one) fails the run
+    /// instead of blocking it.
+    ///
+    /// PostgreSQL: the client waits at most `io_timeout` + 1 s for the
+    /// answer to each call (statement); the server's `statement_timeout` is
+    /// set to `io_timeout` (unless the DSN sets `options`), so a statement
+    /// that is merely slow in a live server is cancelled by the server
+    /// first (an error, not retried, the connection kept) and only a silent
+    /// server reaches the client's deadline. It is also the TCP user
+    /// timeout (data the peer stops acknowledging). MySQL and MariaDB: the
+    /// socket's read and write timeout, so a call fails once the server has
+    /// sent nothing for `io_timeout`. Must not be zero.
     pub io_timeout: Duration,
     /// PostgreSQL only. `false` (the default): each `update_task_status` is
     /// its own committed transaction, visible to every reader at once, but
@@ -80,6 +91,9 @@ impl ServerOptions {
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::invalid("connect_timeout must not be zero"));
+        }
+        if self.io_timeout.is_zero() {
+            return Err(Error::invalid("io_timeout must not be zero"));
         }
         Ok(())
     }
@@ -264,6 +278,9 @@ impl<K: Connector> Pool<K> {
         let start = Instant::now();
         let mut backoff = self.policy.initial_backoff;
         let mut attempts = 0u32;
+        // What went wrong first, when the last attempt failed otherwise (a
+        // call timed out, then reconnecting failed): the cause, named too.
+        let mut first_error: Option<String> = None;
         loop {
             attempts += 1;
             let outcome = match self.acquire() {
@@ -292,6 +309,12 @@ impl<K: Connector> Pool<K> {
                     if elapsed + backoff > self.policy.retry_budget {
                         let budget = self.policy.retry_budget.as_secs_f64();
                         let secs = elapsed.as_secs_f64();
+                        let msg = match first_error {
+                            Some(first) if first != msg => {
+                                format!("{msg}; first error: {first}")
+                            }
+                            _ => msg,
+                        };
                         return Err(Error::backend(match run_outage {
                             None => format!(
                                 "{}: gave up after {attempts} attempt(s) over {secs:.1} s \
@@ -306,6 +329,7 @@ impl<K: Connector> Pool<K> {
                             ),
                         }));
                     }
+                    first_error.get_or_insert(msg);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(self.policy.max_backoff.max(backoff));
                 }
