@@ -430,6 +430,28 @@ mod tests {
     }
 
     #[test]
+    fn options_are_checked() {
+        assert!(ServerOptions::default().check().is_ok());
+        for bad in [
+            ServerOptions {
+                pool_size: 0,
+                ..ServerOptions::default()
+            },
+            ServerOptions {
+                connect_timeout: Duration::ZERO,
+                ..ServerOptions::default()
+            },
+            ServerOptions {
+                io_timeout: Duration::ZERO,
+                ..ServerOptions::default()
+            },
+        ] {
+            let e = bad.check().unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument, "{e}");
+        }
+    }
+
+    #[test]
     fn calls_of_one_run_share_one_budget() {
         use crate::backend::budget::{enter, RunBudget};
         let pool = Pool::new(Counting(Arc::default()), opts(300, 2));
