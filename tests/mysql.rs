@@ -431,3 +431,48 @@ fn server_down_past_the_bound_is_a_backend_error() {
         Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(1_500)).unwrap());
     check_down_past_the_bound(b, &proxy);
 }
+
+/// A URL to the test server through `proxy`.
+fn through(proxy: &Proxy) -> String {
+    let o = mysql::Opts::from_url(&mysql_url()).unwrap();
+    let pass = o.get_pass().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "mysql://{}{pass}@127.0.0.1:{}/{}",
+        o.get_user().unwrap(),
+        proxy.port,
+        o.get_db_name().unwrap()
+    )
+}
+
+#[test]
+fn dead_server_mid_run_costs_one_retry_budget_per_run() {
+    let t = Table::new("my_dead");
+    let proxy = Arc::new(Proxy::start(&server_addr()));
+    let budget = Duration::from_secs(4);
+    let b: BackendRef = Arc::new(
+        MySqlBackend::connect_with(
+            Some(&through(&proxy)),
+            Some(&t.0),
+            &quick_retry(budget.as_millis() as u64),
+        )
+        .unwrap(),
+    );
+    let took = check_dead_server_one_budget_per_run(b, &proxy, budget);
+    eprintln!("mysql dead mid-run: failed after {took:?}");
+}
+
+#[test]
+fn frozen_server_mid_run_fails_the_run_after_io_timeout() {
+    let t = Table::new("my_frozen");
+    let proxy = Arc::new(Proxy::start(&server_addr()));
+    let io = Duration::from_secs(2);
+    let opts = ServerOptions {
+        io_timeout: io,
+        connect_timeout: Duration::from_secs(1),
+        ..quick_retry(3_000)
+    };
+    let b: BackendRef =
+        Arc::new(MySqlBackend::connect_with(Some(&through(&proxy)), Some(&t.0), &opts).unwrap());
+    let took = check_frozen_mid_run(b, &proxy, io, Duration::from_secs(60));
+    eprintln!("mysql frozen mid-run: failed after {took:?}");
+}

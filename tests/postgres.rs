@@ -365,3 +365,43 @@ fn a_call_blocked_in_the_server_fails_after_io_timeout() {
     tx.rollback().unwrap();
     assert!(b.get_run("io-1").unwrap().is_some(), "the backend recovers");
 }
+
+fn through(proxy: &Proxy) -> String {
+    format!(
+        "host=127.0.0.1 port={} user=postgres dbname=test",
+        proxy.port
+    )
+}
+
+#[test]
+fn frozen_server_mid_run_fails_the_run_after_io_timeout() {
+    let t = Table::new("pg_frozen");
+    let proxy = Arc::new(Proxy::start("127.0.0.1:5432"));
+    let io = Duration::from_secs(2);
+    let opts = ServerOptions {
+        io_timeout: io,
+        connect_timeout: Duration::from_secs(1),
+        ..quick_retry(3_000)
+    };
+    let b: BackendRef =
+        Arc::new(PostgresBackend::connect_with(Some(&through(&proxy)), Some(&t.0), &opts).unwrap());
+    let took = check_frozen_mid_run(b, &proxy, io, Duration::from_secs(60));
+    eprintln!("postgres frozen mid-run: failed after {took:?}");
+}
+
+#[test]
+fn dead_server_mid_run_costs_one_retry_budget_per_run() {
+    let t = Table::new("pg_dead");
+    let proxy = Arc::new(Proxy::start("127.0.0.1:5432"));
+    let budget = Duration::from_secs(4);
+    let b: BackendRef = Arc::new(
+        PostgresBackend::connect_with(
+            Some(&through(&proxy)),
+            Some(&t.0),
+            &quick_retry(budget.as_millis() as u64),
+        )
+        .unwrap(),
+    );
+    let took = check_dead_server_one_budget_per_run(b, &proxy, budget);
+    eprintln!("postgres dead mid-run: failed after {took:?}");
+}

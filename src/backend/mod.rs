@@ -1,5 +1,6 @@
 //! Where runs are kept: the [`Backend`] trait and its built-in implementations.
 
+pub(crate) mod budget;
 pub mod ident;
 mod memory;
 mod mysql;

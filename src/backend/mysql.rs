@@ -1,4 +1,4 @@
-//! MySQL / MariaDB backend in dremioframe's layout (DESIGN.md §2): the run
+//! MySQL / MariaDB backend in dremioframe's layout: the run
 //! table (`dremioframe_runs` by default) plus a table of our own,
 //! `<table>_task_state`, holding live per-task state so that a status update
 //! costs the same at any run size.
@@ -30,8 +30,9 @@ pub const MYSQL_ENV_PORT: &str = "DREMIOFRAME_MYSQL_PORT";
 ///
 /// Connections are pooled (see [`ServerOptions`]); the backend may be called
 /// from any number of threads at once. A write that fails because the
-/// connection dropped (server restart, `KILL`, network) is retried on a new
-/// connection with backoff for up to [`ServerOptions::retry_budget`].
+/// connection dropped (server restart, `KILL`, network), or that the server
+/// left unanswered for [`ServerOptions::io_timeout`], is retried on a new
+/// connection with backoff within [`ServerOptions::retry_budget`].
 pub struct MySqlBackend {
     pool: Pool<MyConnector>,
 }
@@ -54,6 +55,8 @@ struct MyConnector {
     target: String,
     table: String,
     connect_timeout: Duration,
+    /// `ServerOptions::io_timeout`: the socket read and write timeout.
+    io_timeout: Duration,
     sql: Sql,
     /// The live table has a foreign key to the run table, so a plain
     /// multi-row upsert refuses an unknown run by itself (error 1452);
@@ -62,9 +65,33 @@ struct MyConnector {
     live_fk: bool,
 }
 
+/// The socket timed out (the read or write timeout, `io_timeout`).
+fn is_socket_timeout(e: &mysql::Error) -> bool {
+    let io = match e {
+        mysql::Error::IoError(io) => Some(io),
+        mysql::Error::CodecError(c) => {
+            std::error::Error::source(c).and_then(|s| s.downcast_ref::<std::io::Error>())
+        }
+        _ => None,
+    };
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    })
+}
+
 impl MyConnector {
     fn classify(&self, e: mysql::Error) -> Failure {
         use mysql::{DriverError as D, Error as E};
+        if is_socket_timeout(&e) {
+            return Failure::Transient(format!(
+                "mysql at {}: timed out: no answer within {:.1} s (io_timeout): {e}",
+                self.target,
+                self.io_timeout.as_secs_f64()
+            ));
+        }
         let transient = match &e {
             E::IoError(_) | E::CodecError(_) => true,
             E::DriverError(d) => matches!(
@@ -121,7 +148,8 @@ impl Connector for MyConnector {
                 })
             }
             None => Err(Failure::Transient(format!(
-                "cannot connect to mysql at {}: no answer within {:.1} s",
+                "cannot connect to mysql at {}: timed out: no answer within {:.1} s \
+                 (connect_timeout)",
                 self.target,
                 self.connect_timeout.as_secs_f64()
             ))),
@@ -284,6 +312,7 @@ impl MySqlBackend {
             opts,
             target,
             connect_timeout,
+            io_timeout: options.io_timeout,
             table: table.clone(),
             sql,
         };

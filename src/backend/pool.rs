@@ -4,6 +4,7 @@
 //! server went away is retried on a fresh connection with backoff, within a
 //! bounded total time.
 
+use super::budget::{self, RunBudget};
 use crate::error::{Error, Result};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,9 +16,22 @@ pub struct ServerOptions {
     /// handshake). Default 5 s. A connection string's own setting
     /// (`connect_timeout=`, `tcp_connect_timeout_ms=`) wins.
     pub connect_timeout: Duration,
-    /// Total time an operation may spend retrying after the connection or the
-    /// server failed (reconnecting with backoff). Default 20 s. Zero means a
-    /// single attempt.
+    /// How long calls may keep retrying (reconnecting with backoff) after
+    /// the connection or the server failed. Default 20 s. Zero means a single
+    /// attempt per call.
+    ///
+    /// During a pipeline run the budget is per run, not per call: it is
+    /// counted from the run's first failed server call since its last
+    /// successful one, and shared by every call of the run (the task status
+    /// writes of all its worker threads and the final `save_run`). So a
+    /// server that goes away and stays away fails the run about
+    /// `retry_budget` after the first failure (plus the attempt in flight
+    /// when it runs out: at most the call deadline of `io_timeout` or the
+    /// connect deadline of `connect_timeout`); once the budget is spent,
+    /// each further call of that run makes one attempt. A successful
+    /// call ends the outage: a later, separate outage gets a full budget
+    /// again. Calls made outside a run (`get_run`, `list_runs`, direct
+    /// calls) each get the budget for themselves, counted from their start.
     pub retry_budget: Duration,
     /// First wait between attempts; doubled after each failure up to
     /// `max_backoff`. Default 50 ms.
@@ -27,12 +41,22 @@ pub struct ServerOptions {
     /// Most connections kept open at once; callers beyond that wait for one.
     /// Default 8.
     pub pool_size: usize,
-    /// How long one call may wait on the server. Default 30 s. MySQL: the
-    /// socket read/write timeout. PostgreSQL (whose driver has no read
-    /// timeout): the TCP user timeout, so data the server stops
-    /// acknowledging fails the call, and the server's `statement_timeout`
-    /// unless the DSN sets `options`; a server process that is frozen while
-    /// its host still answers TCP is not covered.
+    /// How long one call may wait on the server. Default 30 s. A call with
+    /// no answer in time fails as a transient failure: its connection is
+    /// dropped and the call is retried on a new one within `retry_budget`,
+    /// so a server that keeps TCP up but answers nothing (a stuck server,
+    /// or a proxy such as pgbouncer in front of a dead one) fails the run
+    /// instead of blocking it.
+    ///
+    /// PostgreSQL: the client waits at most `io_timeout` + 1 s for the
+    /// answer to each call (statement); the server's `statement_timeout` is
+    /// set to `io_timeout` (unless the DSN sets `options`), so a statement
+    /// that is merely slow in a live server is cancelled by the server
+    /// first (an error, not retried, the connection kept) and only a silent
+    /// server reaches the client's deadline. It is also the TCP user
+    /// timeout (data the peer stops acknowledging). MySQL and MariaDB: the
+    /// socket's read and write timeout, so a call fails once the server has
+    /// sent nothing for `io_timeout`. Must not be zero.
     pub io_timeout: Duration,
     /// PostgreSQL only. `false` (the default): each `update_task_status` is
     /// its own committed transaction, visible to every reader at once, but
@@ -67,6 +91,9 @@ impl ServerOptions {
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::invalid("connect_timeout must not be zero"));
+        }
+        if self.io_timeout.is_zero() {
+            return Err(Error::invalid("io_timeout must not be zero"));
         }
         Ok(())
     }
@@ -238,6 +265,11 @@ impl<K: Connector> Pool<K> {
     /// drops the connection and retries on a new one, waiting
     /// `initial_backoff`, then twice that, and so on, until `retry_budget` is
     /// spent; then the error says `what` could not be done and why.
+    ///
+    /// The budget is counted from the start of this call, or, when the
+    /// calling thread runs a pipeline (a [`RunBudget`](super::budget::RunBudget)
+    /// is installed), from the run's first failure since its last success,
+    /// so that one outage costs a run one budget however many calls hit it.
     pub(crate) fn run<T>(
         &self,
         what: &dyn Fn() -> String,
@@ -246,6 +278,9 @@ impl<K: Connector> Pool<K> {
         let start = Instant::now();
         let mut backoff = self.policy.initial_backoff;
         let mut attempts = 0u32;
+        // What went wrong first, when the last attempt failed otherwise (a
+        // call timed out, then reconnecting failed): the cause, named too.
+        let mut first_error: Option<String> = None;
         loop {
             attempts += 1;
             let outcome = match self.acquire() {
@@ -261,20 +296,40 @@ impl<K: Connector> Pool<K> {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    budget::with_current(|b| b.map(RunBudget::succeeded));
+                    return Ok(v);
+                }
                 Err(Failure::Fatal(e)) => return Err(e.context(what())),
                 Err(Failure::Transient(msg)) => {
                     self.invalidate();
-                    let elapsed = start.elapsed();
+                    let now = Instant::now();
+                    let run_outage = budget::with_current(|b| b.map(|b| b.failed(now)));
+                    let elapsed = run_outage.unwrap_or_else(|| now - start);
                     if elapsed + backoff > self.policy.retry_budget {
-                        return Err(Error::backend(format!(
-                            "{}: gave up after {attempts} attempt(s) over {:.1} s \
-                             (retry budget {:.1} s); last error: {msg}",
-                            what(),
-                            elapsed.as_secs_f64(),
-                            self.policy.retry_budget.as_secs_f64()
-                        )));
+                        let budget = self.policy.retry_budget.as_secs_f64();
+                        let secs = elapsed.as_secs_f64();
+                        let msg = match first_error {
+                            Some(first) if first != msg => {
+                                format!("{msg}; first error: {first}")
+                            }
+                            _ => msg,
+                        };
+                        return Err(Error::backend(match run_outage {
+                            None => format!(
+                                "{}: gave up after {attempts} attempt(s) over {secs:.1} s \
+                                 (retry budget {budget:.1} s); last error: {msg}",
+                                what(),
+                            ),
+                            Some(_) => format!(
+                                "{}: gave up after {attempts} attempt(s): this run's server calls \
+                                 have been failing for {secs:.1} s and its retry budget is \
+                                 {budget:.1} s; last error: {msg}",
+                                what(),
+                            ),
+                        }));
                     }
+                    first_error.get_or_insert(msg);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(self.policy.max_backoff.max(backoff));
                 }
@@ -372,5 +427,75 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert!(ServerOptions::default().check().is_ok());
+        for bad in [
+            ServerOptions {
+                pool_size: 0,
+                ..ServerOptions::default()
+            },
+            ServerOptions {
+                connect_timeout: Duration::ZERO,
+                ..ServerOptions::default()
+            },
+            ServerOptions {
+                io_timeout: Duration::ZERO,
+                ..ServerOptions::default()
+            },
+        ] {
+            let e = bad.check().unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArgument, "{e}");
+        }
+    }
+
+    #[test]
+    fn calls_of_one_run_share_one_budget() {
+        use crate::backend::budget::{enter, RunBudget};
+        let pool = Pool::new(Counting(Arc::default()), opts(300, 2));
+        // Attempts made by a call to a server that is gone.
+        let attempts = |what: &str| {
+            let mut n = 0;
+            let e = pool
+                .run(&|| what.to_string(), |_| -> std::result::Result<(), _> {
+                    n += 1;
+                    Err(Failure::Transient("server gone".into()))
+                })
+                .unwrap_err();
+            assert!(e.message().contains("retry budget"), "{e}");
+            (n, e)
+        };
+        // Outside a run, every call gets the whole budget.
+        assert!(attempts("a").0 > 3);
+        assert!(attempts("b").0 > 3);
+
+        let run = Arc::new(RunBudget::default());
+        let _scope = enter(&run);
+        let t = Instant::now();
+        let (n, e) = attempts("update");
+        assert!(n > 3, "{e}");
+        assert!(e.message().contains("this run's server calls"), "{e}");
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            t.elapsed()
+        );
+        // The budget is spent: later calls of the run, on any thread, make
+        // one attempt each.
+        let (n, e) = attempts("final save");
+        assert_eq!(n, 1, "{e}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _scope = enter(&run);
+                assert_eq!(attempts("other worker").0, 1);
+            });
+            // A thread outside the run is not affected.
+            s.spawn(|| assert!(attempts("outside").0 > 3));
+        });
+        // A success ends the outage: the next one gets the whole budget.
+        pool.run(&|| "ok".into(), |_| Ok(())).unwrap();
+        assert!(attempts("again").0 > 3);
     }
 }

@@ -1,4 +1,4 @@
-//! PostgreSQL backend in dremioframe's layout (DESIGN.md §2): the run table
+//! PostgreSQL backend in dremioframe's layout: the run table
 //! (`dremioframe_runs` by default) plus a table of our own,
 //! `<table>_task_state`, holding live per-task state so that a status update
 //! costs the same at any run size.
@@ -6,15 +6,29 @@
 //! Every write is one statement (so one atomic, committed transaction) and
 //! idempotent, so it can be retried safely after the connection drops; every
 //! read is one statement, so one consistent snapshot.
+//!
+//! Each connection is a `tokio-postgres` client on a current-thread tokio
+//! runtime of its own (what the synchronous `postgres` crate does too), so
+//! that every call can be given a client-side deadline: a server that keeps
+//! TCP up but answers nothing (stuck, or behind a proxy whose server died)
+//! fails the call after it instead of blocking the run forever.
 
 use super::ident::{resolve_table, take_table_param};
-use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
+use super::pool::{Connector, Failure, Pool, ServerOptions};
 use super::rows::{describe_save, describe_updates, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskStatus};
-use postgres::{Client, NoTls, Row, Statement};
+use std::future::Future;
 use std::time::Duration;
+use tokio::runtime::Runtime;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+/// How long after `io_timeout` the client gives up on a call: the server's
+/// own `statement_timeout` (set to `io_timeout`) cancels a statement that
+/// is merely slow, which keeps the connection; only a silent server reaches
+/// the client's deadline.
+const CALL_GRACE: Duration = Duration::from_secs(1);
 
 /// The environment variable read when no DSN is given, as in dremioframe.
 pub const PG_DSN_ENV: &str = "DREMIOFRAME_PG_DSN";
@@ -23,8 +37,9 @@ pub const PG_DSN_ENV: &str = "DREMIOFRAME_PG_DSN";
 ///
 /// Connections are pooled (see [`ServerOptions`]); the backend may be called
 /// from any number of threads at once. A write that fails because the
-/// connection dropped (server restart, `pg_terminate_backend`, network) is
-/// retried on a new connection with backoff for up to
+/// connection dropped (server restart, `pg_terminate_backend`, network), or
+/// that the server did not answer within [`ServerOptions::io_timeout`] + 1 s,
+/// is retried on a new connection with backoff within
 /// [`ServerOptions::retry_budget`].
 pub struct PostgresBackend {
     pool: Pool<PgConnector>,
@@ -39,16 +54,22 @@ struct Sql {
 }
 
 struct PgConnector {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// `host:port` list, for error messages.
     target: String,
     table: String,
     connect_timeout: Duration,
+    /// `ServerOptions::io_timeout`.
+    io_timeout: Duration,
     sql: Sql,
 }
 
+/// One connection: the client and the runtime its connection task is
+/// spawned on (a current-thread runtime, so the task makes progress while a
+/// call waits in `block_on`). Dropping it closes the socket.
 struct PgConn {
     client: Client,
+    rt: Runtime,
     save: Statement,
     update_many: Statement,
     get: Statement,
@@ -72,7 +93,7 @@ fn is_transient_code(code: &str) -> bool {
 }
 
 /// The error with its causes ("error connecting to server: Connection refused").
-fn describe(e: &postgres::Error) -> String {
+fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return format!(
             "{}: {} (SQLSTATE {})",
@@ -93,8 +114,14 @@ fn describe(e: &postgres::Error) -> String {
     s
 }
 
+/// Runs `f` on `rt` for at most `limit`; `None` if it did not finish.
+fn block_on_within<T>(rt: &Runtime, limit: Duration, f: impl Future<Output = T>) -> Option<T> {
+    // The timer is made inside the runtime, which owns the time driver.
+    rt.block_on(async { tokio::time::timeout(limit, f).await.ok() })
+}
+
 impl PgConnector {
-    fn classify(&self, e: postgres::Error) -> Failure {
+    fn classify(&self, e: tokio_postgres::Error) -> Failure {
         let text = describe(&e);
         let transient = match e.as_db_error() {
             Some(db) => is_transient_code(db.code().code()),
@@ -115,15 +142,50 @@ impl PgConnector {
         }
     }
 
+    /// The client's deadline for one call.
+    fn call_timeout(&self) -> Duration {
+        self.io_timeout + CALL_GRACE
+    }
+
+    /// Waits for `call`, made on `rt`'s connection, at most the call
+    /// deadline. On timeout the failure is transient, so the pool drops the
+    /// connection (dropping its runtime closes the socket) and retries.
+    fn wait<T>(
+        &self,
+        rt: &Runtime,
+        call: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    ) -> std::result::Result<T, Failure> {
+        match block_on_within(rt, self.call_timeout(), call) {
+            Some(r) => r.map_err(|e| self.classify(e)),
+            None => Err(Failure::Transient(format!(
+                "postgres at {}: timed out: no answer within {:.1} s (io_timeout {:.1} s + {} s)",
+                self.target,
+                self.call_timeout().as_secs_f64(),
+                self.io_timeout.as_secs_f64(),
+                CALL_GRACE.as_secs()
+            ))),
+        }
+    }
+
     /// Opens a connection, the whole handshake bounded by `connect_timeout`
     /// (the driver's own timeout covers only the TCP connect).
-    fn open_client(&self) -> std::result::Result<Client, Failure> {
-        let config = self.config.clone();
+    fn open_client(&self) -> std::result::Result<(Client, Runtime), Failure> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Failure::Transient(format!(
+                    "cannot start a runtime for a postgres connection: {e}"
+                ))
+            })?;
         let deadline = self.connect_timeout + Duration::from_millis(500);
-        let r =
-            with_deadline(deadline, move || config.connect(NoTls)).map_err(Failure::Transient)?;
-        match r {
-            Some(Ok(client)) => Ok(client),
+        match block_on_within(&rt, deadline, self.config.connect(NoTls)) {
+            Some(Ok((client, connection))) => {
+                // Polled whenever a call waits on `rt`; ends when the client
+                // is dropped or the socket closes.
+                rt.spawn(connection);
+                Ok((client, rt))
+            }
             Some(Err(e)) => {
                 let text = describe(&e);
                 Err(match self.classify(e) {
@@ -138,22 +200,28 @@ impl PgConnector {
                 })
             }
             None => Err(Failure::Transient(format!(
-                "cannot connect to postgres at {}: no answer within {:.1} s",
+                "cannot connect to postgres at {}: timed out: no answer within {:.1} s \
+                 (connect_timeout)",
                 self.target,
                 self.connect_timeout.as_secs_f64()
             ))),
         }
     }
 
-    fn prepare(&self, mut client: Client) -> std::result::Result<PgConn, Failure> {
-        let mut p = |sql: &str| client.prepare(sql).map_err(|e| self.classify(e));
-        let save = p(&self.sql.save)?;
-        let update_many = p(&self.sql.update_many)?;
-        let get = p(&self.sql.get)?;
-        let list_all = p(&self.sql.list_all)?;
-        let list_pipeline = p(&self.sql.list_pipeline)?;
+    fn prepare(&self, client: Client, rt: Runtime) -> std::result::Result<PgConn, Failure> {
+        let sql = &self.sql;
+        let (save, update_many, get, list_all, list_pipeline) = self.wait(&rt, async {
+            Ok((
+                client.prepare(&sql.save).await?,
+                client.prepare(&sql.update_many).await?,
+                client.prepare(&sql.get).await?,
+                client.prepare(&sql.list_all).await?,
+                client.prepare(&sql.list_pipeline).await?,
+            ))
+        })?;
         Ok(PgConn {
             client,
+            rt,
             save,
             update_many,
             get,
@@ -166,15 +234,15 @@ impl PgConnector {
 impl Connector for PgConnector {
     type Conn = PgConn;
     fn connect(&self) -> std::result::Result<PgConn, Failure> {
-        let client = self.open_client()?;
-        self.prepare(client)
+        let (client, rt) = self.open_client()?;
+        self.prepare(client, rt)
     }
     fn is_usable(&self, conn: &mut PgConn) -> bool {
         !conn.client.is_closed()
     }
 }
 
-fn row_to_run(row: &Row) -> std::result::Result<StoredRun, postgres::Error> {
+fn row_to_run(row: &Row) -> std::result::Result<StoredRun, tokio_postgres::Error> {
     Ok(StoredRun {
         run_id: row.try_get(0)?,
         pipeline_name: row.try_get(1)?,
@@ -230,7 +298,7 @@ impl PostgresBackend {
         // PostgreSQL folds unquoted names to lower case, as dremioframe
         // writes them; we quote the folded name.
         let table = resolve_table(table, url_table.as_deref())?.to_ascii_lowercase();
-        let mut config: postgres::Config = dsn
+        let mut config: tokio_postgres::Config = dsn
             .parse()
             .map_err(|e| Error::config(format!("postgres backend: invalid DSN: {e}")))?;
         if config.get_hosts().is_empty() {
@@ -250,16 +318,17 @@ impl PostgresBackend {
                 options.connect_timeout
             }
         };
-        // The driver has no read timeout: bound a silent peer with TCP
-        // (keepalives, and a cap on unacknowledged data) and a statement
-        // that hangs in the server with statement_timeout.
+        // Every call has a client-side deadline (io_timeout + CALL_GRACE);
+        // within it, a statement that hangs in the server is cancelled by
+        // statement_timeout (the connection stays usable), and a dead peer
+        // is noticed by TCP (keepalives, a cap on unacknowledged data).
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         config.keepalives_interval(Duration::from_secs(5));
         config.keepalives_retries(3);
         config.tcp_user_timeout(options.io_timeout);
         if config.get_options().is_none() {
-            config.options(&format!(
+            config.options(format!(
                 "-c statement_timeout={}",
                 options.io_timeout.as_millis()
             ));
@@ -336,20 +405,23 @@ impl PostgresBackend {
             target,
             table: table.clone(),
             connect_timeout,
+            io_timeout: options.io_timeout,
             sql,
         };
         let opening = |f: Failure| match f {
             Failure::Transient(m) => Error::backend(format!("postgres backend: {m}")),
             Failure::Fatal(e) => e,
         };
-        let mut client = connector.open_client().map_err(opening)?;
+        let (client, rt) = connector.open_client().map_err(opening)?;
         // Several processes may create the tables at once; the loser of such
         // a race gets a unique violation on the catalog and tries again.
         let mut attempt = 0;
         loop {
-            match client.batch_execute(&schema) {
-                Ok(()) => break,
-                Err(e)
+            let created =
+                block_on_within(&rt, connector.call_timeout(), client.batch_execute(&schema));
+            let failure = match created {
+                Some(Ok(())) => break,
+                Some(Err(e))
                     if attempt < 5
                         && e.code().is_some_and(|c| {
                             matches!(c.code(), "23505" | "42P07" | "42710" | "40P01")
@@ -357,16 +429,20 @@ impl PostgresBackend {
                 {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(20));
+                    continue;
                 }
-                Err(e) => {
-                    return Err(opening(connector.classify(e)).context(format!(
-                        "postgres backend: cannot create table {table:?} at {}",
-                        connector.target
-                    )))
-                }
-            }
+                Some(Err(e)) => connector.classify(e),
+                None => Failure::Transient(format!(
+                    "timed out: no answer within {:.1} s",
+                    connector.call_timeout().as_secs_f64()
+                )),
+            };
+            return Err(opening(failure).context(format!(
+                "postgres backend: cannot create table {table:?} at {}",
+                connector.target
+            )));
         }
-        let conn = connector.prepare(client).map_err(opening)?;
+        let conn = connector.prepare(client, rt).map_err(opening)?;
         let pool = Pool::new(connector, options.clone());
         pool.seed(conn);
         Ok(PostgresBackend { pool })
@@ -378,7 +454,7 @@ impl PostgresBackend {
     }
 }
 
-fn describe_target(config: &postgres::Config) -> String {
+fn describe_target(config: &tokio_postgres::Config) -> String {
     let ports = config.get_ports();
     config
         .get_hosts()
@@ -387,9 +463,9 @@ fn describe_target(config: &postgres::Config) -> String {
         .map(|(i, h)| {
             let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
             match h {
-                postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
                 #[cfg(unix)]
-                postgres::config::Host::Unix(path) => {
+                tokio_postgres::config::Host::Unix(path) => {
                     format!("{}/.s.PGSQL.{port}", path.display())
                 }
             }
@@ -420,8 +496,9 @@ impl Backend for PostgresBackend {
         let c = self.pool.connector();
         self.pool
             .run(&|| format!("postgres: {}", describe_save(run)), |conn| {
-                conn.client
-                    .execute(
+                c.wait(
+                    &conn.rt,
+                    conn.client.execute(
                         &conn.save,
                         &[
                             &run.run_id,
@@ -431,9 +508,9 @@ impl Backend for PostgresBackend {
                             &run.status.as_str(),
                             &tasks,
                         ],
-                    )
-                    .map(drop)
-                    .map_err(|e| c.classify(e))
+                    ),
+                )
+                .map(drop)
             })
     }
 
@@ -442,10 +519,7 @@ impl Backend for PostgresBackend {
         let raw = self.pool.run(
             &|| format!("postgres: could not read run {run_id}"),
             |conn| {
-                let row = conn
-                    .client
-                    .query_opt(&conn.get, &[&run_id])
-                    .map_err(|e| c.classify(e))?;
+                let row = c.wait(&conn.rt, conn.client.query_opt(&conn.get, &[&run_id]))?;
                 row.as_ref()
                     .map(row_to_run)
                     .transpose()
@@ -467,9 +541,11 @@ impl Backend for PostgresBackend {
         let n = self.pool.run(
             &|| format!("postgres: {}", describe_updates(run_id, &changes)),
             |conn| {
-                conn.client
-                    .execute(&conn.update_many, &[&run_id, &tasks, &statuses])
-                    .map_err(|e| c.classify(e))
+                c.wait(
+                    &conn.rt,
+                    conn.client
+                        .execute(&conn.update_many, &[&run_id, &tasks, &statuses]),
+                )
             },
         )?;
         if n == 0 && !changes.is_empty() {
@@ -487,10 +563,12 @@ impl Backend for PostgresBackend {
             .pool
             .run(&|| "postgres: could not list runs".to_string(), |conn| {
                 let rows = match pipeline_name {
-                    Some(p) => conn.client.query(&conn.list_pipeline, &[&p, &limit]),
-                    None => conn.client.query(&conn.list_all, &[&limit]),
-                }
-                .map_err(|e| c.classify(e))?;
+                    Some(p) => c.wait(
+                        &conn.rt,
+                        conn.client.query(&conn.list_pipeline, &[&p, &limit]),
+                    ),
+                    None => c.wait(&conn.rt, conn.client.query(&conn.list_all, &[&limit])),
+                }?;
                 rows.iter()
                     .map(row_to_run)
                     .collect::<std::result::Result<Vec<_>, _>>()

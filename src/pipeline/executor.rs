@@ -25,6 +25,7 @@
 use super::cancel::{RunControl, RunOptions};
 use super::context::{SharedContext, TaskContext};
 use super::{Pipeline, RunResult};
+use crate::backend::budget::{self, RunBudget};
 use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{
@@ -32,7 +33,7 @@ use crate::model::{
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// What the scheduler knows of one task.
@@ -135,6 +136,9 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
             .map(|t| (t.name.clone(), TaskStatus::Pending))
             .collect(),
     };
+    // One retry budget for the whole run, on every thread that calls the backend.
+    let budget = Arc::new(RunBudget::default());
+    let _budget = budget::enter(&budget);
     guarded(|| p.backend.save_run(&record)).map_err(|e| {
         e.context(format!(
             "run of pipeline {:?} not started: the backend refused the initial save_run",
@@ -169,7 +173,7 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
         wake: Condvar::new(),
         watch: Condvar::new(),
     };
-    exec.run_workers(&events);
+    exec.run_workers(&events, &budget);
     let sched = exec.sched.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut slots = sched.slots;
     let interruption = control.interruption();
@@ -303,7 +307,9 @@ impl Exec<'_> {
         self.sched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn run_workers(&self, events: &super::events::Events<'_>) {
+    /// Runs the workers (and the watchdog when a task has a timeout), each
+    /// thread under the run's retry budget.
+    fn run_workers(&self, events: &super::events::Events<'_>, budget: &Arc<RunBudget>) {
         let n = self.p.tasks.len();
         // A thread inside a backend that serializes its callers runs the
         // whole run itself: workers of its own would wait for that backend,
@@ -325,7 +331,10 @@ impl Exec<'_> {
             if timeouts {
                 watchdog = std::thread::Builder::new()
                     .name("dorch-watchdog".into())
-                    .spawn_scoped(s, || self.watchdog(events))
+                    .spawn_scoped(s, || {
+                        let _budget = budget::enter(budget);
+                        self.watchdog(events)
+                    })
                     .ok();
             }
             for k in 1..workers {
@@ -333,7 +342,10 @@ impl Exec<'_> {
                 // one) when the system refuses more.
                 let spawned = std::thread::Builder::new()
                     .name(format!("dorch-worker-{k}"))
-                    .spawn_scoped(s, || self.worker(events));
+                    .spawn_scoped(s, || {
+                        let _budget = budget::enter(budget);
+                        self.worker(events)
+                    });
                 if spawned.is_err() {
                     break;
                 }

@@ -276,10 +276,14 @@ pub fn fails_within<T: std::fmt::Debug>(
 
 /// A TCP forwarder in front of a real server: `cut()` drops every open
 /// connection, `set_down(true)` also refuses new ones (as a server that is
-/// restarting), `set_down(false)` lets them through again.
+/// restarting), `set_down(false)` lets them through again. `set_frozen(true)`
+/// makes it a server that is stuck while its host still answers TCP (or a
+/// proxy in front of a dead server): every connection stays open, new ones
+/// are accepted, and nothing is forwarded either way.
 pub struct Proxy {
     pub port: u16,
     down: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 }
@@ -290,10 +294,11 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let down = Arc::new(AtomicBool::new(false));
+        let frozen = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let upstream = upstream.to_string();
-        let (d, s, c) = (down.clone(), stop.clone(), conns.clone());
+        let (d, f, s, c) = (down.clone(), frozen.clone(), stop.clone(), conns.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -301,6 +306,11 @@ impl Proxy {
                         client.set_nonblocking(false).unwrap();
                         if d.load(Ordering::SeqCst) {
                             let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
+                        if f.load(Ordering::SeqCst) {
+                            // Accepted, kept open, never answered.
+                            c.lock().unwrap().push(client);
                             continue;
                         }
                         let Ok(server) = TcpStream::connect(&upstream) else {
@@ -314,8 +324,12 @@ impl Proxy {
                             g.push(client.try_clone().unwrap());
                             g.push(server.try_clone().unwrap());
                         }
-                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                        pipe(server, client);
+                        pipe(
+                            client.try_clone().unwrap(),
+                            server.try_clone().unwrap(),
+                            f.clone(),
+                        );
+                        pipe(server, client, f.clone());
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -324,6 +338,7 @@ impl Proxy {
         Proxy {
             port,
             down,
+            frozen,
             conns,
             stop,
         }
@@ -342,6 +357,13 @@ impl Proxy {
             self.cut();
         }
     }
+
+    /// Frozen: connections stay open and new ones are accepted, but nothing
+    /// is forwarded (what arrives is discarded). Unfrozen: new connections
+    /// work again (the frozen ones have lost data and are of no use).
+    pub fn set_frozen(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Proxy {
@@ -351,12 +373,13 @@ impl Drop for Proxy {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16384];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
+                Ok(_) if frozen.load(Ordering::SeqCst) => {}
                 Ok(n) => {
                     if to.write_all(&buf[..n]).is_err() {
                         break;
@@ -542,4 +565,89 @@ pub fn check_down_past_the_bound(b: BackendRef, proxy: &Arc<Proxy>) {
     proxy.set_down(false);
     b.save_run(&run("down", "after", 1.0, &[])).unwrap();
     assert!(b.get_run("after").unwrap().is_some());
+}
+
+/// The server goes away mid-run (connections dropped, new ones refused) and
+/// stays away, the backend having `budget` as its retry budget (and a
+/// maximum backoff well under it): the run fails
+/// about one budget after the outage starts, not one budget per call (the
+/// task update that hit it, then the final save_run), and the error names
+/// the budget. Returns how long the run took.
+pub fn check_dead_server_one_budget_per_run(
+    b: BackendRef,
+    proxy: &Arc<Proxy>,
+    budget: Duration,
+) -> Duration {
+    let mut p = chain_with("dead", "x", b.clone(), 10, {
+        let proxy = proxy.clone();
+        move |i| {
+            if i == 3 {
+                proxy.set_down(true);
+            }
+        }
+    });
+    p.set_max_workers(2).unwrap();
+    let t0 = Instant::now();
+    let r = within(budget * 4 + Duration::from_secs(30), move || p.run());
+    let took = t0.elapsed();
+    let Err(e) = r else {
+        panic!("the run must fail")
+    };
+    eprintln!("dead server: the run failed after {took:?}: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("could not record task \"x3\""), "{e}");
+    assert!(e.message().contains("retry budget"), "{e}");
+    assert!(e.message().contains("final save_run failed too"), "{e}");
+    // One budget, plus margins for a loaded machine. One budget per call
+    // (the task update, then the final save_run) took 2x, less twice the
+    // last backoff (7.3 s with a 4 s budget and a 500 ms maximum backoff).
+    assert!(took >= budget.mul_f64(0.75), "{took:?}: {e}");
+    assert!(took < budget.mul_f64(1.5), "{took:?}: {e}");
+    proxy.set_down(false);
+    b.save_run(&run("dead", "after", 1.0, &[])).unwrap();
+    took
+}
+
+/// The server freezes mid-run: connections stay open, nothing is answered,
+/// new connections are accepted and never answered (a stuck server, or a
+/// proxy in front of a dead one). The backend's `io_timeout` is `io`: the
+/// run must not hang but fail with a Backend error that names the timeout,
+/// the task it could not record and the server, within `limit`; once the
+/// server answers again the backend works. Returns how long the run took.
+pub fn check_frozen_mid_run(
+    b: BackendRef,
+    proxy: &Arc<Proxy>,
+    io: Duration,
+    limit: Duration,
+) -> Duration {
+    let mut p = chain_with("frozen", "f", b.clone(), 10, {
+        let proxy = proxy.clone();
+        move |i| {
+            if i == 3 {
+                proxy.set_frozen(true);
+            }
+        }
+    });
+    p.set_max_workers(2).unwrap();
+    let t0 = Instant::now();
+    let r = within(limit + Duration::from_secs(60), move || p.run());
+    let took = t0.elapsed();
+    let Err(e) = r else {
+        panic!("the run must fail")
+    };
+    eprintln!("frozen server: the run failed after {took:?}: {e}");
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("could not record task \"f3\""), "{e}");
+    assert!(e.message().contains("timed out"), "{e}");
+    assert!(e.message().contains("io_timeout"), "{e}");
+    assert!(
+        e.message().contains(&format!("127.0.0.1:{}", proxy.port)),
+        "{e}"
+    );
+    assert!(took >= io, "{took:?}: {e}");
+    assert!(took < limit, "{took:?} (limit {limit:?}): {e}");
+    proxy.set_frozen(false);
+    b.save_run(&run("frozen", "after", 1.0, &[])).unwrap();
+    assert!(b.get_run("after").unwrap().is_some());
+    took
 }
