@@ -52,6 +52,8 @@ for link in shared static; do
     for t in test_api test_custom_backend test_pipeline test_hardening test_spawn; do
         case_ "$t-$link" build_and_run gcc "$CFLAGS" "tests/c/$t.c" "$t" "$link"
     done
+    case_ "test_run_control-$link" build_and_run gcc "$CFLAGS" tests/c/test_run_control.c \
+        test_run_control "$link" "sqlite:///$OUT/run-control-$link.db"
     case_ "test_cpp-$link" build_and_run g++ "$CXXFLAGS" tests/c/test_cpp.cpp test_cpp "$link"
 done
 
