@@ -4,6 +4,7 @@
 
 mod server_support;
 
+use dremioorch::backend::ident::MYSQL_MAX_TABLE_NAME_LEN;
 use dremioorch::backend::{
     MySqlBackend, ServerOptions, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT,
     MYSQL_ENV_USER,
@@ -73,6 +74,10 @@ struct User {
 
 impl User {
     fn new(t: &Table) -> User {
+        User::with_grants(t, "ALL PRIVILEGES")
+    }
+
+    fn with_grants(t: &Table, grants: &str) -> User {
         let name = format!("dk{}", &t.0[t.0.len().saturating_sub(20)..]).replace('-', "_");
         let db = mysql::Opts::from_url(&mysql_url())
             .unwrap()
@@ -84,7 +89,7 @@ impl User {
             .unwrap();
         c.query_drop(format!("CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'"))
             .unwrap();
-        c.query_drop(format!("GRANT ALL PRIVILEGES ON `{db}`.* TO '{name}'@'%'"))
+        c.query_drop(format!("GRANT {grants} ON `{db}`.* TO '{name}'@'%'"))
             .unwrap();
         User { name, db }
     }
@@ -430,4 +435,85 @@ fn server_down_past_the_bound_is_a_backend_error() {
     let b: BackendRef =
         Arc::new(MySqlBackend::connect_with(Some(&url), Some(&t.0), &quick_retry(1_500)).unwrap());
     check_down_past_the_bound(b, &proxy);
+}
+
+/// Names of the relations (tables, indexes) whose name contains `part`.
+fn relations_named(c: &mut mysql::Conn, part: &str) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .exec(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND LOCATE(?, table_name) > 0 \
+             UNION SELECT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND LOCATE(?, index_name) > 0",
+            (part, part),
+        )
+        .unwrap();
+    names.sort();
+    names
+}
+
+/// Every name derived from the table's must fit MySQL's 64 characters: the
+/// longest table name allowed works; one more character is refused before
+/// anything is created, with an error naming the limit and the longest name.
+#[test]
+fn table_names_up_to_the_identifier_limit() {
+    let base = unique_table("my_len");
+    let longest = Table(name_of_len(&base, MYSQL_MAX_TABLE_NAME_LEN, 'a'));
+    let over = Table(name_of_len(&base, MYSQL_MAX_TABLE_NAME_LEN + 1, 'z'));
+    assert_eq!(longest.0.len(), 45);
+    let mut c = admin().unwrap();
+    for e in [
+        MySqlBackend::connect(Some(&mysql_url()), Some(&over.0))
+            .err()
+            .unwrap(),
+        dremioorch::backend::open(&format!("{}?table={}", mysql_url(), over.0))
+            .err()
+            .unwrap(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        let m = e.message();
+        assert!(
+            m.contains("64-character") && m.contains("longest table name allowed is 45"),
+            "{m}"
+        );
+    }
+    assert_eq!(relations_named(&mut c, &over.0), Vec::<String>::new());
+
+    let b = open(&longest);
+    check_round_trips(&b);
+    let mut names = relations_named(&mut c, &longest.0);
+    names.dedup();
+    let l = &longest.0;
+    let mut want = vec![
+        l.clone(),
+        format!("{l}_task_state"),
+        format!("idx_{l}_pipeline"),
+        format!("idx_{l}_pipeline_start"),
+        format!("idx_{l}_start_time"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+}
+
+/// A failure after some tables were created (here: no INDEX privilege, so
+/// CREATE INDEX fails) drops what this open created: never half a schema.
+#[test]
+fn a_failed_open_leaves_no_half_schema() {
+    let t = Table::new("my_half");
+    let user = User::with_grants(
+        &t,
+        "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES",
+    );
+    let e = MySqlBackend::connect(Some(&user.url()), Some(&t.0))
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(e.message().contains("INDEX"), "{e}");
+    let mut c = admin().unwrap();
+    assert_eq!(relations_named(&mut c, &t.0), Vec::<String>::new());
+    // With the tables already there (made by a user who may), the same user
+    // opens it fine and nothing is dropped.
+    let _b = open(&t);
+    MySqlBackend::connect(Some(&user.url()), Some(&t.0)).unwrap();
+    assert_eq!(relations_named(&mut c, &t.0).len(), 5);
 }

@@ -4,6 +4,7 @@
 
 mod server_support;
 
+use dremioorch::backend::ident::POSTGRES_MAX_TABLE_NAME_LEN;
 use dremioorch::backend::{PostgresBackend, ServerOptions, PG_DSN_ENV};
 use dremioorch::{Backend, BackendRef, ErrorKind, RunStatus, TaskStatus};
 use server_support::*;
@@ -364,4 +365,62 @@ fn a_call_blocked_in_the_server_fails_after_io_timeout() {
     assert!(e.message().contains("statement timeout"), "{e}");
     tx.rollback().unwrap();
     assert!(b.get_run("io-1").unwrap().is_some(), "the backend recovers");
+}
+
+/// Names of the relations (tables, indexes, their keys) whose name contains `part`.
+fn relations_named(c: &mut postgres::Client, part: &str) -> Vec<String> {
+    c.query(
+        "SELECT relname::text FROM pg_class WHERE strpos(relname, $1) > 0 ORDER BY 1",
+        &[&part],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Every name derived from the table's must fit PostgreSQL's 63 bytes (it
+/// would silently truncate a longer one): the longest table name allowed
+/// works with every name whole; one more character is refused before
+/// anything is created, with an error naming the limit and the longest name.
+#[test]
+fn table_names_up_to_the_identifier_limit() {
+    let base = unique_table("pg_len");
+    let longest = Table(name_of_len(&base, POSTGRES_MAX_TABLE_NAME_LEN, 'a'));
+    let over = Table(name_of_len(&base, POSTGRES_MAX_TABLE_NAME_LEN + 1, 'z'));
+    assert_eq!(longest.0.len(), 44);
+    let mut c = admin().unwrap();
+    for e in [
+        PostgresBackend::connect(Some(&pg_dsn()), Some(&over.0))
+            .err()
+            .unwrap(),
+        dremioorch::backend::open(&format!(
+            "postgresql://postgres@127.0.0.1:5432/test?table={}",
+            over.0
+        ))
+        .err()
+        .unwrap(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        let m = e.message();
+        assert!(
+            m.contains("63-byte") && m.contains("longest table name allowed is 44"),
+            "{m}"
+        );
+    }
+    assert_eq!(relations_named(&mut c, &over.0), Vec::<String>::new());
+
+    let b = open(&longest);
+    check_round_trips(&b);
+    let l = &longest.0;
+    let names = relations_named(&mut c, l);
+    for want in [
+        l.clone(),
+        format!("{l}_task_state"),
+        format!("idx_{l}_pipeline"),
+        format!("idx_{l}_pipeline_start"),
+        format!("idx_{l}_start_time"),
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
 }

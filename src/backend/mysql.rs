@@ -7,7 +7,10 @@
 //! connection drops; `save_run` is one transaction; reads are one statement,
 //! so one consistent InnoDB snapshot.
 
-use super::ident::{resolve_table, take_table_param};
+use super::ident::{
+    check_derived_names, index_name, live_table_name, resolve_table, take_table_param, Server,
+    INDEX_SUFFIXES,
+};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
 use super::rows::{describe_save, describe_updates, StoredRun};
 use super::{last_status_per_task, Backend};
@@ -218,6 +221,7 @@ impl MySqlBackend {
             None => (opts_from_env()?, None, (false, false)),
         };
         let table = resolve_table(table, url_table.as_deref())?;
+        check_derived_names(Server::MySql, &table).map_err(|e| e.context("mysql backend"))?;
         let mut builder = builder
             .read_timeout(Some(options.io_timeout))
             .write_timeout(Some(options.io_timeout))
@@ -309,25 +313,72 @@ impl MySqlBackend {
 /// ER_NO_REFERENCED_ROW_2: a child row whose parent does not exist.
 const NO_PARENT_ROW: u16 = 1452;
 
+/// ER_TABLE_EXISTS_ERROR: `CREATE TABLE` of a table that exists.
+const TABLE_EXISTS: u16 = 1050;
+
 /// Creates what is missing; `true` when the live table has its foreign key
-/// to the run table.
+/// to the run table. MySQL cannot undo DDL, so a table this call created is
+/// dropped again when a later step fails: a failed open leaves the database
+/// as it found it, never half a schema.
 fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysql::Error> {
+    let mut created = Vec::new();
+    let r = create_schema_steps(conn, table, &mut created);
+    if r.is_err() {
+        for name in created.iter().rev() {
+            let _ = conn.query_drop(format!("DROP TABLE IF EXISTS `{name}`"));
+        }
+    }
+    r
+}
+
+fn table_exists(conn: &mut Conn, name: &str) -> std::result::Result<bool, mysql::Error> {
+    let one: Option<i64> = conn.exec_first(
+        "SELECT 1 FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND BINARY table_name = ?",
+        (name,),
+    )?;
+    Ok(one.is_some())
+}
+
+/// Runs `CREATE TABLE` for a table found missing: `true` if this call
+/// created it, `false` if another process did in the meantime.
+fn create_missing(conn: &mut Conn, ddl: &str) -> std::result::Result<bool, mysql::Error> {
+    match conn.query_drop(ddl) {
+        Ok(()) => Ok(true),
+        Err(mysql::Error::MySqlError(e)) if e.code == TABLE_EXISTS => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn create_schema_steps(
+    conn: &mut Conn,
+    table: &str,
+    created: &mut Vec<String>,
+) -> std::result::Result<bool, mysql::Error> {
     let t = format!("`{table}`");
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {t} (
-            run_id VARCHAR(255) PRIMARY KEY,
-            pipeline_name VARCHAR(255),
-            start_time DOUBLE,
-            end_time DOUBLE,
-            status VARCHAR(50),
-            tasks JSON
-        )"
-    ))?;
+    if !table_exists(conn, table)?
+        && create_missing(
+            conn,
+            &format!(
+                "CREATE TABLE {t} (
+                    run_id VARCHAR(255) PRIMARY KEY,
+                    pipeline_name VARCHAR(255),
+                    start_time DOUBLE,
+                    end_time DOUBLE,
+                    status VARCHAR(50),
+                    tasks JSON
+                )"
+            ),
+        )?
+    {
+        created.push(table.to_string());
+    }
     // Task names are compared byte for byte (a case-insensitive collation
     // would merge "A" and "a"); run ids use the run table's collation.
+    let live_name = live_table_name(table);
     let live = |fk: &str| {
         format!(
-            "CREATE TABLE IF NOT EXISTS `{table}_task_state` (
+            "CREATE TABLE `{live_name}` (
                 run_id VARCHAR(255) NOT NULL,
                 task_name VARBINARY(1024) NOT NULL,
                 status VARCHAR(50) NOT NULL,
@@ -335,20 +386,23 @@ fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysq
             ) ENGINE=InnoDB"
         )
     };
-    // The foreign key needs a run table it can reference (InnoDB, the same
-    // column type and collation); a run table made otherwise gets a live
-    // table without one.
-    let fk = format!(",\n FOREIGN KEY (run_id) REFERENCES {t} (run_id) ON DELETE CASCADE");
-    if let Err(e) = conn.query_drop(live(&fk)) {
-        match e {
-            mysql::Error::MySqlError(_) => conn.query_drop(live(""))?,
-            e => return Err(e),
+    if !table_exists(conn, &live_name)? {
+        // The foreign key needs a run table it can reference (InnoDB, the
+        // same column type and collation); a run table made otherwise gets
+        // a live table without one.
+        let fk = format!(",\n FOREIGN KEY (run_id) REFERENCES {t} (run_id) ON DELETE CASCADE");
+        let made = match create_missing(conn, &live(&fk)) {
+            Err(mysql::Error::MySqlError(_)) => create_missing(conn, &live(""))?,
+            r => r?,
+        };
+        if made {
+            created.push(live_name.clone());
         }
     }
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
-        (format!("{table}_task_state"), table),
+        (&live_name, table),
     )?;
     // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): look first,
     // and accept losing a race to another process (1061, duplicate key name).
@@ -357,12 +411,12 @@ fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysq
          WHERE table_schema = DATABASE() AND table_name = ?",
         (table,),
     )?;
-    for (suffix, cols) in [
-        ("pipeline", "(pipeline_name)"),
-        ("start_time", "(start_time DESC)"),
-        ("pipeline_start", "(pipeline_name, start_time DESC)"),
-    ] {
-        let name = format!("idx_{table}_{suffix}");
+    for (suffix, cols) in INDEX_SUFFIXES.into_iter().zip([
+        "(pipeline_name)",
+        "(start_time DESC)",
+        "(pipeline_name, start_time DESC)",
+    ]) {
+        let name = index_name(table, suffix);
         if existing.iter().any(|e| e.eq_ignore_ascii_case(&name)) {
             continue;
         }

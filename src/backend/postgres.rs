@@ -7,7 +7,7 @@
 //! idempotent, so it can be retried safely after the connection drops; every
 //! read is one statement, so one consistent snapshot.
 
-use super::ident::{resolve_table, take_table_param};
+use super::ident::{check_derived_names, resolve_table, take_table_param, Server};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
 use super::rows::{describe_save, describe_updates, StoredRun};
 use super::{last_status_per_task, Backend};
@@ -230,6 +230,7 @@ impl PostgresBackend {
         // PostgreSQL folds unquoted names to lower case, as dremioframe
         // writes them; we quote the folded name.
         let table = resolve_table(table, url_table.as_deref())?.to_ascii_lowercase();
+        check_derived_names(Server::Postgres, &table).map_err(|e| e.context("postgres backend"))?;
         let mut config: postgres::Config = dsn
             .parse()
             .map_err(|e| Error::config(format!("postgres backend: invalid DSN: {e}")))?;

@@ -45,6 +45,16 @@ pub fn unique_table(prefix: &str) -> String {
     )
 }
 
+/// `base`, then `_`, then `pad` repeated up to `len` characters in all.
+pub fn name_of_len(base: &str, len: usize, pad: char) -> String {
+    let mut s = format!("{base}_");
+    assert!(s.len() <= len, "{base} is too long for {len}");
+    while s.len() < len {
+        s.push(pad);
+    }
+    s
+}
+
 pub fn run(name: &str, id: &str, start: f64, tasks: &[(&str, TaskStatus)]) -> PipelineRun {
     PipelineRun {
         pipeline_name: name.into(),
