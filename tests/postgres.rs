@@ -424,3 +424,60 @@ fn table_names_up_to_the_identifier_limit() {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
 }
+
+#[test]
+fn task_names_of_ten_thousand_bytes_are_stored_whole() {
+    let t = Table::new("pg_long");
+    check_long_task_names(Arc::new(open(&t)));
+}
+
+/// A live table keyed on (run_id, task_name), as earlier versions created
+/// it, is upgraded when the backend opens it (by four processes at once
+/// here): its live rows are kept and long names work.
+#[test]
+fn a_live_table_of_an_earlier_version_is_upgraded() {
+    let t = Table::new("pg_old");
+    let mut c = admin().unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE \"{0}\" (run_id TEXT PRIMARY KEY, pipeline_name TEXT, \
+         start_time DOUBLE PRECISION, end_time DOUBLE PRECISION, status TEXT, tasks JSONB);
+         CREATE TABLE \"{0}_task_state\" (run_id TEXT NOT NULL, task_name TEXT NOT NULL, \
+         status TEXT NOT NULL, PRIMARY KEY (run_id, task_name));
+         INSERT INTO \"{0}\" VALUES ('old-1', 'p', 1.0, NULL, 'RUNNING', \
+         '{{\"a\": \"PENDING\", \"b\": \"PENDING\"}}');
+         INSERT INTO \"{0}_task_state\" VALUES ('old-1', 'a', 'RUNNING');",
+        t.0
+    ))
+    .unwrap();
+    let opened: Vec<PostgresBackend> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let b = &opened[0];
+    let got = b.get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks["a"], TaskStatus::Running, "the live row is kept");
+    assert_eq!(got.tasks["b"], TaskStatus::Pending);
+    let long = noise(10_000, "abcdefghijklmnopqrstuvwxyz0123456789");
+    b.update_task_statuses(
+        "old-1",
+        &[(&long, TaskStatus::Running), ("a", TaskStatus::Success)],
+    )
+    .unwrap();
+    let got = opened[3].get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks.len(), 3);
+    assert_eq!(got.tasks["a"], TaskStatus::Success, "same key as before");
+    assert_eq!(got.tasks[&long], TaskStatus::Running);
+    let key: Vec<String> = c
+        .query(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a \
+             ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary ORDER BY a.attnum",
+            &[&format!("{}_task_state", t.0)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(key, ["run_id", "task_key"]);
+    check_long_task_names(Arc::new(open(&t)));
+}

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+mod server_support;
+
 fn temp_db(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "dorch-sqlite-{tag}-{}-{}",
@@ -382,4 +384,10 @@ fn grouped_updates_are_one_atomic_write() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(b.get_run("ghost").unwrap().is_none());
+}
+
+#[test]
+fn task_names_of_ten_thousand_bytes_are_stored_whole() {
+    let path = temp_db("longnames");
+    server_support::check_long_task_names(Arc::new(SqliteBackend::open(&path).unwrap()));
 }

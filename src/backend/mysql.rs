@@ -350,6 +350,37 @@ fn create_missing(conn: &mut Conn, ddl: &str) -> std::result::Result<bool, mysql
     }
 }
 
+/// The live table's key column: the SHA-256 of the task name, computed by the server.
+const TASK_KEY_COLUMN: &str = "task_key BINARY(32) AS (UNHEX(SHA2(task_name, 256))) STORED";
+
+/// Upgrades a live table created by an earlier version, keyed on
+/// `(run_id, task_name VARBINARY(1024))`, to the key on `task_key`, in one
+/// `ALTER TABLE`. Earlier versions keep working on the upgraded table (they
+/// write the same three columns). Another process upgrading it at the same
+/// moment makes ours fail; the column is then there, which is all we need.
+fn migrate_live_table(conn: &mut Conn, live: &str) -> std::result::Result<(), mysql::Error> {
+    let has_key = |conn: &mut Conn| -> std::result::Result<bool, mysql::Error> {
+        let one: Option<i64> = conn.exec_first(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND BINARY table_name = ? AND column_name = 'task_key'",
+            (live,),
+        )?;
+        Ok(one.is_some())
+    };
+    if has_key(conn)? {
+        return Ok(());
+    }
+    let r = conn.query_drop(format!(
+        "ALTER TABLE `{live}` DROP PRIMARY KEY, MODIFY task_name LONGBLOB NOT NULL, \
+         ADD COLUMN {TASK_KEY_COLUMN} AFTER task_name, \
+         ADD UNIQUE KEY run_task (run_id, task_key)"
+    ));
+    match r {
+        Err(e) if !has_key(conn)? => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn create_schema_steps(
     conn: &mut Conn,
     table: &str,
@@ -373,16 +404,21 @@ fn create_schema_steps(
     {
         created.push(table.to_string());
     }
-    // Task names are compared byte for byte (a case-insensitive collation
-    // would merge "A" and "a"); run ids use the run table's collation.
+    // Live rows are keyed on the SHA-256 of the task name's bytes, a column
+    // the server computes, so a name of any length fits the index and a
+    // writer only ever gives (run_id, task_name, status). Task names are
+    // compared byte for byte (a case-insensitive collation would merge "A"
+    // and "a"); run ids use the run table's collation. MariaDB allows no
+    // primary key on a generated column: the key is a unique one.
     let live_name = live_table_name(table);
     let live = |fk: &str| {
         format!(
             "CREATE TABLE `{live_name}` (
                 run_id VARCHAR(255) NOT NULL,
-                task_name VARBINARY(1024) NOT NULL,
+                task_name LONGBLOB NOT NULL,
+                {TASK_KEY_COLUMN},
                 status VARCHAR(50) NOT NULL,
-                PRIMARY KEY (run_id, task_name){fk}
+                UNIQUE KEY run_task (run_id, task_key){fk}
             ) ENGINE=InnoDB"
         )
     };
@@ -399,6 +435,7 @@ fn create_schema_steps(
             created.push(live_name.clone());
         }
     }
+    migrate_live_table(conn, &live_name)?;
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",

@@ -287,12 +287,14 @@ impl PostgresBackend {
             // (so one atomic, committed transaction), only if the run exists.
             // Without durable_task_updates it sets synchronous_commit for its
             // own transaction only (set_config with is_local = true).
+            // Live rows are keyed on the SHA-256 of the task name, so a name
+            // of any length fits the btree (whose rows are limited to ~2.7 kB).
             update_many: format!(
-                "{async_cte}INSERT INTO {live} (run_id, task_name, status) \
-                 SELECT $1::text, c.task, c.status \
+                "{async_cte}INSERT INTO {live} (run_id, task_key, task_name, status) \
+                 SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status \
                  FROM {async_from}unnest($2::text[], $3::text[]) AS c(task, status) \
                  WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status",
+                 ON CONFLICT (run_id, task_key) DO UPDATE SET status = EXCLUDED.status",
                 async_cte = if options.durable_task_updates {
                     ""
                 } else {
@@ -324,13 +326,16 @@ impl PostgresBackend {
             CREATE INDEX IF NOT EXISTS {ips} ON {t} (pipeline_name, start_time DESC);
             CREATE TABLE IF NOT EXISTS {live} (
                 run_id TEXT NOT NULL,
+                task_key BYTEA NOT NULL,
                 task_name TEXT NOT NULL,
                 status TEXT NOT NULL,
-                PRIMARY KEY (run_id, task_name)
-            );",
+                PRIMARY KEY (run_id, task_key)
+            );
+            {migrate}",
             ip = quote(&format!("idx_{table}_pipeline")),
             is = quote(&format!("idx_{table}_start_time")),
             ips = quote(&format!("idx_{table}_pipeline_start")),
+            migrate = migrate_live_table(&live),
         );
         let connector = PgConnector {
             config,
@@ -377,6 +382,41 @@ impl PostgresBackend {
     pub fn target(&self) -> &str {
         &self.pool.connector().target
     }
+}
+
+/// The live rows' key for task name `c.task`: its SHA-256 (of its UTF-8 bytes).
+const TASK_KEY_OF_C: &str = "sha256(convert_to(c.task, 'UTF8'))";
+
+/// Upgrades a live table created by an earlier version, keyed on
+/// `(run_id, task_name)`, to the key `(run_id, task_key)` (a plpgsql block,
+/// run in the schema's transaction). The table is locked and checked again
+/// first, so processes opening it at once upgrade it once.
+fn migrate_live_table(live: &str) -> String {
+    let has_key = format!(
+        "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{live}'::regclass \
+         AND attname = 'task_key' AND NOT attisdropped)"
+    );
+    format!(
+        "DO $migrate$
+        DECLARE pk name;
+        BEGIN
+            IF NOT {has_key} THEN
+                LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE;
+                IF NOT {has_key} THEN
+                    ALTER TABLE {live} ADD COLUMN task_key BYTEA;
+                    UPDATE {live} SET task_key = sha256(convert_to(task_name, 'UTF8'));
+                    ALTER TABLE {live} ALTER COLUMN task_key SET NOT NULL;
+                    SELECT conname INTO pk FROM pg_constraint
+                        WHERE conrelid = '{live}'::regclass AND contype = 'p';
+                    IF pk IS NOT NULL THEN
+                        EXECUTE format('ALTER TABLE {live} DROP CONSTRAINT %I', pk);
+                    END IF;
+                    ALTER TABLE {live} ADD PRIMARY KEY (run_id, task_key);
+                END IF;
+            END IF;
+        END
+        $migrate$;"
+    )
 }
 
 fn describe_target(config: &postgres::Config) -> String {

@@ -1,10 +1,12 @@
-//! Shared by tests/postgres.rs and tests/mysql.rs: server addresses, table
-//! names with drop guards, the behaviour checks every backend must pass, and
-//! a TCP proxy that can cut the connection to a real server.
+//! Shared by tests/postgres.rs and tests/mysql.rs (and, for the backend
+//! checks, tests/sqlite.rs): server addresses, table names, the behaviour
+//! checks every backend must pass, and a TCP proxy that can cut the
+//! connection to a real server.
 #![allow(dead_code)]
 
 use dremioorch::{
     Backend, BackendRef, ErrorKind, Pipeline, PipelineRun, RunResult, RunStatus, Task, TaskStatus,
+    TriggerRule,
 };
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -552,4 +554,63 @@ pub fn check_down_past_the_bound(b: BackendRef, proxy: &Arc<Proxy>) {
     proxy.set_down(false);
     b.save_run(&run("down", "after", 1.0, &[])).unwrap();
     assert!(b.get_run("after").unwrap().is_some());
+}
+
+/// Task names of 10,000 bytes, ASCII and multi-byte, two of them differing
+/// only in their last byte: a run over them succeeds and is stored with
+/// every name whole; live updates keep each name's own status.
+pub fn check_long_task_names(backend: BackendRef) {
+    // Names that do not compress (an index may compress a repetitive one).
+    let base = noise(
+        9_999,
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    );
+    let (a, b) = (format!("{base}a"), format!("{base}b"));
+    let wide = noise(5_000, "éèêëàâäôöûüçñßøåæœ");
+    for n in [&a, &b, &wide] {
+        assert_eq!(n.len(), 10_000);
+    }
+    let mut p = Pipeline::with_backend("longnames", backend.clone()).unwrap();
+    p.set_max_workers(2).unwrap();
+    for n in [&a, &b, &wide] {
+        p.add_task(Task::new(n.clone(), |_| Ok(())).trigger_rule(TriggerRule::AllDone))
+            .unwrap();
+    }
+    p.add_dependency(&a, &wide).unwrap();
+    p.add_dependency(&b, &wide).unwrap();
+    let result = p.run().unwrap();
+    assert_eq!(result.status(), RunStatus::Success);
+    assert_history_matches(&*backend, &result);
+    let stored = backend.get_run(result.run_id()).unwrap().unwrap();
+    let names: Vec<&String> = stored.tasks.keys().collect();
+    assert_eq!(names, [&a, &b, &wide]);
+
+    let mut r = run("longnames", "long-live", 1.0, &[(&a, TaskStatus::Pending)]);
+    backend.save_run(&r).unwrap();
+    backend
+        .update_task_statuses(
+            "long-live",
+            &[(&a, TaskStatus::Running), (&b, TaskStatus::Skipped)],
+        )
+        .unwrap();
+    backend
+        .update_task_status("long-live", &a, TaskStatus::Success)
+        .unwrap();
+    r.tasks.insert(a, TaskStatus::Success);
+    r.tasks.insert(b, TaskStatus::Skipped);
+    assert_eq!(backend.get_run("long-live").unwrap(), Some(r));
+}
+
+/// `n` characters drawn from `alphabet` by a fixed pseudo-random sequence.
+pub fn noise(n: usize, alphabet: &str) -> String {
+    let chars: Vec<char> = alphabet.chars().collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chars[(x % chars.len() as u64) as usize]
+        })
+        .collect()
 }
