@@ -28,7 +28,10 @@ pub use backend::{
     Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use model::{now_seconds, parse_tasks_json, PipelineRun, RunStatus, TaskStatus, TriggerRule};
+pub use model::{
+    now_seconds, parse_tasks_json, PipelineRun, RunListing, RunStatus, TaskStatus, TriggerRule,
+    UnreadableRun,
+};
 pub use pipeline::{Pipeline, RunResult, Task, TaskContext, TaskError, TaskFn};
 
 /// The README's Rust example, compiled and run as a doctest.

@@ -594,3 +594,97 @@ fn a_live_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(got.tasks[&long], TaskStatus::Running);
     check_long_task_names(Arc::new(open(&t)));
 }
+
+/// Rows written by another tool or by hand that cannot be read hide no
+/// other run: listing returns every readable run and names each unreadable
+/// row with why, in its place in the start_time order; get_run of such a
+/// row is an error naming it.
+#[test]
+fn unreadable_rows_are_listed_apart_and_hide_no_run() {
+    let t = Table::new("my_bad");
+    let b = open(&t);
+    b.save_run(&run("p", "good-1", 100.0, &[])).unwrap();
+    b.save_run(&run("p", "good-2", 300.0, &[("a", TaskStatus::Pending)]))
+        .unwrap();
+    b.update_task_status("good-2", "a", TaskStatus::Running)
+        .unwrap();
+    b.save_run(&run("p", "bad-live", 120.0, &[])).unwrap();
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES
+           ('bad-status', 'p', 200, 201, 'DONE', '{{}}'),
+           ('bad-task', 'p', 250, 251, 'SUCCESS', '{{\"t\": 5}}'),
+           ('bad-json', 'p', 150, 151, 'SUCCESS', '[1, 2]'),
+           ('bad-null', 'p', 110, NULL, NULL, '{{}}')",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}_task_state` (run_id, task_name, status) VALUES ('bad-live', 'x', 'WEIRD')",
+        t.0
+    ))
+    .unwrap();
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("good-2", None),
+            (
+                "bad-task",
+                Some("column tasks: the status of task \"t\" is not a string: 5"),
+            ),
+            (
+                "bad-status",
+                Some("column status: unknown run status \"DONE\""),
+            ),
+            ("bad-json", Some("column tasks: not a JSON object: [1, 2]")),
+            (
+                "bad-live",
+                Some("live task state: task \"x\": unknown task status \"WEIRD\""),
+            ),
+            ("bad-null", Some("column status: NULL")),
+            ("good-1", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("good-2").unwrap().unwrap().tasks["a"],
+        TaskStatus::Running
+    );
+}
+
+/// A run table created by another tool with a text start_time: rows come in
+/// the server's text order; those whose value is a number are read, the
+/// others are listed as unreadable.
+#[test]
+fn a_text_start_time_column_is_read_where_it_holds_numbers() {
+    let t = Table::new("my_txt");
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{0}` (run_id VARCHAR(255) PRIMARY KEY, pipeline_name VARCHAR(255), \
+         start_time VARCHAR(64), end_time VARCHAR(64), status VARCHAR(50), tasks JSON)",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES
+           ('txt-1', 'p', '1700000300', NULL, 'SUCCESS', '{{}}'),
+           ('txt-bad', 'p', 'yesterday', NULL, 'SUCCESS', '{{}}'),
+           ('txt-2', 'p', '1700000100', '1700000101.5', 'FAILED', '{{}}')",
+        t.0
+    ))
+    .unwrap();
+    let b = open(&t);
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("txt-bad", Some("column start_time: text \"yesterday\"")),
+            ("txt-1", None),
+            ("txt-2", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("txt-2").unwrap().unwrap().end_time,
+        Some(1700000101.5)
+    );
+}

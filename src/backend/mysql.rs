@@ -12,12 +12,12 @@ use super::ident::{
     INDEX_SUFFIXES,
 };
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskStatus};
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts};
+use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 use std::time::Duration;
 
 /// Environment variables read when no URL is given, as in dremioframe.
@@ -132,30 +132,53 @@ impl Connector for MyConnector {
     }
 }
 
-fn row_to_run(mut row: Row) -> std::result::Result<StoredRun, mysql::Error> {
-    fn text(v: Option<Vec<u8>>) -> Option<String> {
-        v.map(|b| String::from_utf8_lossy(&b).into_owned())
+/// Reads a row column by column, whatever each value's type, so a value
+/// written by another tool spoils its own row only.
+fn row_to_run(mut row: Row) -> StoredRun {
+    let mut col = |i: usize| row.take::<Value, usize>(i).unwrap_or(Value::NULL);
+    StoredRun {
+        run_id: text_col(col(0)),
+        pipeline_name: text_col(col(1)),
+        start_time: number_col(col(2)),
+        end_time: number_col(col(3)),
+        status: text_col(col(4)),
+        tasks: text_col(col(5)),
+        live: text_col(col(6)),
     }
-    let run_id: Option<Vec<u8>> = take(&mut row, 0)?;
-    Ok(StoredRun {
-        run_id: text(run_id).unwrap_or_default(),
-        pipeline_name: text(take(&mut row, 1)?),
-        start_time: take(&mut row, 2)?,
-        end_time: take(&mut row, 3)?,
-        status: text(take(&mut row, 4)?),
-        tasks: text(take(&mut row, 5)?),
-        live: text(take(&mut row, 6)?),
-    })
 }
 
-fn take<T: mysql::prelude::FromValue>(
-    row: &mut Row,
-    i: usize,
-) -> std::result::Result<Option<T>, mysql::Error> {
-    match row.take_opt::<Option<T>, usize>(i) {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(mysql::Error::FromValueError(e.0)),
-        None => Ok(None),
+fn text_col(v: Value) -> Col<String> {
+    match v {
+        Value::NULL => Ok(None),
+        Value::Bytes(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Value::Int(i) => Ok(Some(i.to_string())),
+        Value::UInt(u) => Ok(Some(u.to_string())),
+        Value::Float(f) => Ok(Some(f.to_string())),
+        Value::Double(f) => Ok(Some(f.to_string())),
+        other => Err(format!("{} where text was expected", other.as_sql(true))),
+    }
+}
+
+/// A DOUBLE column holds numbers only; a run table made by another tool may
+/// hold text (read as a number if it is one) or dates.
+fn number_col(v: Value) -> Col<f64> {
+    match v {
+        Value::NULL => Ok(None),
+        Value::Double(f) => Ok(Some(f)),
+        Value::Float(f) => Ok(Some(f64::from(f))),
+        Value::Int(i) => Ok(Some(i as f64)),
+        Value::UInt(u) => Ok(Some(u as f64)),
+        Value::Bytes(b) => {
+            let text = String::from_utf8_lossy(&b);
+            match text.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Some(f)),
+                _ => Err(text_not_number(&text)),
+            }
+        }
+        other => Err(format!(
+            "{} where a number was expected",
+            other.as_sql(true)
+        )),
     }
 }
 
@@ -516,7 +539,7 @@ impl Backend for MySqlBackend {
                 let row: Option<Row> = conn
                     .exec_first(&c.sql.get, (run_id,))
                     .map_err(|e| c.classify(e))?;
-                row.map(row_to_run).transpose().map_err(|e| c.classify(e))
+                Ok(row.map(row_to_run))
             })?;
         raw.map(|r| r.into_run("mysql")).transpose()
     }
@@ -582,6 +605,14 @@ impl Backend for MySqlBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    /// `start_time` is a DOUBLE, so it holds no text in a table created by
+    /// this library or by dremioframe; in a table created otherwise with a
+    /// text column, rows come in the server's text order and those whose
+    /// value is not a number are unreadable. NULL sorts below every number.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
         let c = self.pool.connector();
         let raws = self
             .pool
@@ -591,11 +622,8 @@ impl Backend for MySqlBackend {
                     None => conn.exec(&c.sql.list_all, (limit,)),
                 }
                 .map_err(|e| c.classify(e))?;
-                rows.into_iter()
-                    .map(row_to_run)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| c.classify(e))
+                Ok(rows.into_iter().map(row_to_run).collect::<Vec<_>>())
             })?;
-        raws.into_iter().map(|r| r.into_run("mysql")).collect()
+        Ok(listing(raws))
     }
 }

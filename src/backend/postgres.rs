@@ -9,10 +9,10 @@
 
 use super::ident::{check_derived_names, resolve_table, take_table_param, Server};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskStatus};
 use postgres::{Client, NoTls, Row, Statement};
 use std::time::Duration;
 
@@ -174,16 +174,48 @@ impl Connector for PgConnector {
     }
 }
 
-fn row_to_run(row: &Row) -> std::result::Result<StoredRun, postgres::Error> {
-    Ok(StoredRun {
-        run_id: row.try_get(0)?,
-        pipeline_name: row.try_get(1)?,
-        start_time: row.try_get(2)?,
-        end_time: row.try_get(3)?,
-        status: row.try_get(4)?,
-        tasks: row.try_get(5)?,
-        live: row.try_get(6)?,
-    })
+/// Reads a row column by column, so a value of an unexpected type (a run
+/// table created by another tool) spoils its own row only.
+fn row_to_run(row: &Row) -> StoredRun {
+    StoredRun {
+        run_id: text_col(row, 0),
+        pipeline_name: text_col(row, 1),
+        start_time: number_col(row, 2),
+        end_time: number_col(row, 3),
+        status: text_col(row, 4),
+        tasks: text_col(row, 5),
+        live: text_col(row, 6),
+    }
+}
+
+fn wrong_type(row: &Row, i: usize, want: &str) -> String {
+    format!(
+        "a value of type {} where {want} was expected",
+        row.columns()[i].type_()
+    )
+}
+
+fn text_col(row: &Row, i: usize) -> Col<String> {
+    row.try_get(i).map_err(|_| wrong_type(row, i, "text"))
+}
+
+/// `double precision` in a table created by this library or dremioframe;
+/// `real`, or text holding a number, in one created otherwise.
+fn number_col(row: &Row, i: usize) -> Col<f64> {
+    if let Ok(v) = row.try_get::<_, Option<f64>>(i) {
+        return Ok(v);
+    }
+    if let Ok(v) = row.try_get::<_, Option<f32>>(i) {
+        return Ok(v.map(f64::from));
+    }
+    match row.try_get::<_, Option<String>>(i) {
+        Ok(None) => Ok(None),
+        Ok(Some(t)) => match t.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(text_not_number(&t)),
+        },
+        Err(_) => Err(wrong_type(row, i, "a number")),
+    }
 }
 
 fn quote(ident: &str) -> String {
@@ -487,10 +519,7 @@ impl Backend for PostgresBackend {
                     .client
                     .query_opt(&conn.get, &[&run_id])
                     .map_err(|e| c.classify(e))?;
-                row.as_ref()
-                    .map(row_to_run)
-                    .transpose()
-                    .map_err(|e| c.classify(e))
+                Ok(row.as_ref().map(row_to_run))
             },
         )?;
         raw.map(|r| r.into_run("postgres")).transpose()
@@ -522,6 +551,16 @@ impl Backend for PostgresBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    /// `start_time` is `double precision`, so it holds no text in a table
+    /// created by this library or by dremioframe; in a table created
+    /// otherwise with a text column, rows come in the server's text order
+    /// and those whose value is not a number are unreadable. PostgreSQL
+    /// sorts NULL (and NaN, which is unreadable) above every number, so
+    /// such rows come first.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
         let c = self.pool.connector();
         let limit = i64::from(limit);
         let raws = self
@@ -532,11 +571,8 @@ impl Backend for PostgresBackend {
                     None => conn.client.query(&conn.list_all, &[&limit]),
                 }
                 .map_err(|e| c.classify(e))?;
-                rows.iter()
-                    .map(row_to_run)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| c.classify(e))
+                Ok(rows.iter().map(row_to_run).collect::<Vec<_>>())
             })?;
-        raws.into_iter().map(|r| r.into_run("postgres")).collect()
+        Ok(listing(raws))
     }
 }

@@ -614,3 +614,64 @@ pub fn noise(n: usize, alphabet: &str) -> String {
         })
         .collect()
 }
+
+/// `expected` is every stored row of `pipeline`, newest first as the
+/// backend orders them: `(run_id, None)` for a readable run, `(run_id,
+/// Some(part))` for an unreadable row whose reason contains `part` (and
+/// names its column). At every limit, the listing splits the first `limit`
+/// rows into runs and unreadable rows, in order; `list_runs` returns the
+/// same runs and does not fail; `get_run` of an unreadable row is a Backend
+/// error naming the run and what is wrong.
+pub fn check_unreadable_rows(b: &dyn Backend, pipeline: &str, expected: &[(&str, Option<&str>)]) {
+    for limit in 0..=expected.len() + 1 {
+        let want = &expected[..limit.min(expected.len())];
+        let report = b.list_runs_report(Some(pipeline), limit as u32).unwrap();
+        let ids: Vec<&str> = report.runs.iter().map(|r| r.run_id.as_str()).collect();
+        let want_ids: Vec<&str> = want
+            .iter()
+            .filter(|(_, bad)| bad.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(ids, want_ids, "readable runs at limit {limit}");
+        let bad: Vec<(&str, &str)> = report
+            .unreadable
+            .iter()
+            .map(|u| (u.run_id.as_str(), u.reason.as_str()))
+            .collect();
+        let want_bad: Vec<(&str, &str)> = want
+            .iter()
+            .filter_map(|(id, bad)| bad.map(|part| (*id, part)))
+            .collect();
+        assert_eq!(bad.len(), want_bad.len(), "{bad:?} at limit {limit}");
+        for ((id, reason), (want_id, part)) in bad.iter().zip(&want_bad) {
+            assert_eq!(id, want_id, "{bad:?}");
+            assert!(reason.contains(part), "{id}: {reason:?} lacks {part:?}");
+        }
+        let runs = b.list_runs(Some(pipeline), limit as u32).unwrap();
+        assert_eq!(runs, report.runs);
+    }
+    for (id, bad) in expected {
+        match bad {
+            None => assert!(b.get_run(id).unwrap().is_some(), "{id}"),
+            Some(part) if !id.is_empty() => {
+                let e = b.get_run(id).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+                let m = e.message();
+                assert!(
+                    m.contains(&format!("{id:?}")) && m.contains(part),
+                    "get_run({id:?}): {m}"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    // Every pipeline: the same rows, plus whatever else is stored.
+    let all = b.list_runs_report(None, 1000).unwrap();
+    for (id, bad) in expected {
+        let listed = match bad {
+            None => all.runs.iter().any(|r| r.run_id == *id),
+            Some(_) => all.unreadable.iter().any(|u| u.run_id == *id),
+        };
+        assert!(listed, "{id} in the listing of every pipeline");
+    }
+}
