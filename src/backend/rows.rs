@@ -1,5 +1,5 @@
 //! Turning a stored row (plus the live per-task rows merged into it) into a
-//! [`PipelineRun`], shared by the server backends.
+//! [`PipelineRun`], shared by the SQL backends.
 
 use crate::error::{Error, Result};
 use crate::model::{
