@@ -148,7 +148,8 @@ typedef struct DorchPipeline DorchPipeline;
 
 /**
  * A list of run records handed out by the library (opaque). Free it with
- * `dorch_run_list_free`.
+ * `dorch_run_list_free`. A list from `dorch_backend_list_runs` also names
+ * the stored rows it could not read (`dorch_run_list_unreadable_len`).
  */
 typedef struct DorchRunList DorchRunList;
 
@@ -543,6 +544,12 @@ enum DorchCode dorch_backend_get_run(struct DorchBackend *b,
  * Up to `limit` runs, newest `start_time` first, of pipeline
  * `pipeline_or_null` (borrowed) or of all pipelines (NULL). Free `*out`
  * with `dorch_run_list_free`.
+ *
+ * A stored row that cannot be read (written by another tool or by hand)
+ * does not fail the call: it is left out of the runs and named, with why,
+ * by `dorch_run_list_unreadable_len` / `dorch_run_list_unreadable_get`.
+ * Such rows count toward `limit`, in their place in the order, so the
+ * list may hold fewer than `limit` runs although more are stored.
  */
 enum DorchCode dorch_backend_list_runs(struct DorchBackend *b,
                                        const char *pipeline_or_null,
@@ -847,6 +854,30 @@ size_t dorch_run_list_len(const struct DorchRunList *l);
  * Borrowed: valid, with every string and task entry in it, until the list is freed.
  */
 const struct DorchRunInfo *dorch_run_list_get(const struct DorchRunList *l, size_t i);
+
+/**
+ * Number of unreadable rows the list names: stored rows in a form no run
+ * record has (text in `start_time`, an unknown status, a `tasks` column
+ * that is not a JSON object of status strings...), which
+ * `dorch_backend_list_runs` leaves out of the runs instead of failing.
+ * 0 for a list from `dorch_backend_get_run`, and for NULL.
+ */
+size_t dorch_run_list_unreadable_len(const struct DorchRunList *l);
+
+/**
+ * The unreadable row at index `i` (below `dorch_run_list_unreadable_len`),
+ * in listing order: sets `*run_id` to its run id ("" when the stored run
+ * id is NULL) and `*reason` to why it cannot be read, naming the column. Both strings are borrowed from the list: valid until the list is
+ * freed; do not free them.
+ *
+ * `DORCH_ERR_INVALID_ARGUMENT` for a NULL list, `run_id` or `reason`;
+ * `DORCH_ERR_NOT_FOUND` past the end. On failure `*run_id` and `*reason`
+ * (when not NULL) are set to NULL.
+ */
+enum DorchCode dorch_run_list_unreadable_get(const struct DorchRunList *l,
+                                             size_t i,
+                                             const char **run_id,
+                                             const char **reason);
 
 /**
  * Frees a run list and everything borrowed from it. NULL is accepted.

@@ -119,37 +119,67 @@ impl PipelineRun {
     }
 }
 
+/// What `list_runs_report` read: up to `limit` stored rows, newest
+/// `start_time` first, split into the runs it could read and the rows it
+/// could not (written by another tool or by hand, say).
+///
+/// Each unreadable row takes the place in the order (and counts toward the
+/// limit) that the database gives its stored `start_time`; both lists keep
+/// that order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunListing {
+    pub runs: Vec<PipelineRun>,
+    pub unreadable: Vec<UnreadableRun>,
+}
+
+/// A stored run row that cannot be read as a [`PipelineRun`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRun {
+    /// The row's run id; empty when the run id itself is NULL.
+    pub run_id: String,
+    /// Which column is wrong and how, e.g. `column start_time: text
+    /// "yesterday" where a number was expected`.
+    pub reason: String,
+}
+
 /// Parses a stored `tasks` column. NULL or empty text is an empty map, as
 /// dremioframe writes `"{}"` or nothing for a run without tasks.
 pub fn parse_tasks_json(text: Option<&str>) -> Result<BTreeMap<String, TaskStatus>> {
+    parse_tasks(text).map_err(|m| Error::backend(format!("stored tasks column: {m}")))
+}
+
+/// [`parse_tasks_json`], its error saying what is wrong without naming the column.
+pub(crate) fn parse_tasks(
+    text: Option<&str>,
+) -> std::result::Result<BTreeMap<String, TaskStatus>, String> {
     let text = match text.map(str::trim) {
         None | Some("") | Some("null") => return Ok(BTreeMap::new()),
         Some(t) => t,
     };
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::backend(format!("stored tasks column is not valid JSON: {e}")))?;
-    let obj = value.as_object().ok_or_else(|| {
-        Error::backend(format!(
-            "stored tasks column is not a JSON object: {}",
-            truncate(text, 80)
-        ))
-    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| format!("not a JSON object: {}", truncate(text, 80)))?;
     let mut out = BTreeMap::new();
     for (name, status) in obj {
         let s = status.as_str().ok_or_else(|| {
-            Error::backend(format!(
-                "stored status of task {name:?} is not a string: {status}"
-            ))
+            format!(
+                "the status of task {:?} is not a string: {}",
+                truncate(name, 80),
+                truncate(&status.to_string(), 80)
+            )
         })?;
         let st = s
             .parse::<TaskStatus>()
-            .map_err(|e| Error::backend(format!("task {name:?}: {e}")))?;
+            .map_err(|e| format!("task {:?}: {e}", truncate(name, 80)))?;
         out.insert(name.clone(), st);
     }
     Ok(out)
 }
 
-fn truncate(s: &str, n: usize) -> &str {
+/// The first `n` characters of `s`.
+pub(crate) fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -4,6 +4,7 @@
 
 mod server_support;
 
+use dremioorch::backend::ident::MYSQL_MAX_TABLE_NAME_LEN;
 use dremioorch::backend::{
     MySqlBackend, ServerOptions, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT,
     MYSQL_ENV_USER,
@@ -475,4 +476,260 @@ fn frozen_server_mid_run_fails_the_run_after_io_timeout() {
         Arc::new(MySqlBackend::connect_with(Some(&through(&proxy)), Some(&t.0), &opts).unwrap());
     let took = check_frozen_mid_run(b, &proxy, io, Duration::from_secs(60));
     eprintln!("mysql frozen mid-run: failed after {took:?}");
+}
+
+/// Names of the relations (tables, indexes) whose name contains `part`.
+fn relations_named(c: &mut mysql::Conn, part: &str) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .exec(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND LOCATE(?, table_name) > 0 \
+             UNION SELECT index_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND LOCATE(?, index_name) > 0",
+            (part, part),
+        )
+        .unwrap();
+    names.sort();
+    names
+}
+
+/// Every name derived from the table's must fit MySQL's 64 characters: the
+/// longest table name allowed works; one more character is refused before
+/// anything is created, with an error naming the limit and the longest name.
+#[test]
+fn table_names_up_to_the_identifier_limit() {
+    let base = unique_table("my_len");
+    let longest = Table(name_of_len(&base, MYSQL_MAX_TABLE_NAME_LEN, 'a'));
+    let over = Table(name_of_len(&base, MYSQL_MAX_TABLE_NAME_LEN + 1, 'z'));
+    assert_eq!(longest.0.len(), 45);
+    let mut c = admin().unwrap();
+    for e in [
+        MySqlBackend::connect(Some(&mysql_url()), Some(&over.0))
+            .err()
+            .unwrap(),
+        dremioorch::backend::open(&format!("{}?table={}", mysql_url(), over.0))
+            .err()
+            .unwrap(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        let m = e.message();
+        assert!(
+            m.contains("64-character") && m.contains("longest table name allowed is 45"),
+            "{m}"
+        );
+    }
+    assert_eq!(relations_named(&mut c, &over.0), Vec::<String>::new());
+
+    let b = open(&longest);
+    check_round_trips(&b);
+    let mut names = relations_named(&mut c, &longest.0);
+    names.dedup();
+    let l = &longest.0;
+    let mut want = vec![
+        l.clone(),
+        format!("{l}_task_state"),
+        format!("idx_{l}_pipeline"),
+        format!("idx_{l}_pipeline_start"),
+        format!("idx_{l}_start_time"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+}
+
+/// A failure after some tables were created drops what this open created,
+/// and only that: never half a schema. Here the live table's name is taken
+/// by a table of another layout, which the open cannot upgrade.
+#[test]
+fn a_failed_open_leaves_no_half_schema() {
+    let t = Table::new("my_half");
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{}_task_state` (x INT PRIMARY KEY)",
+        t.0
+    ))
+    .unwrap();
+    let e = MySqlBackend::connect(Some(&mysql_url()), Some(&t.0))
+        .err()
+        .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(
+        e.message()
+            .contains(&format!("cannot create table {:?}", t.0)),
+        "{e}"
+    );
+    // The run table it created is gone; the table it found is untouched.
+    assert_eq!(
+        relations_named(&mut c, &t.0),
+        [format!("{}_task_state", t.0)]
+    );
+    let cols: Vec<String> = c
+        .exec(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+            (format!("{}_task_state", t.0),),
+        )
+        .unwrap();
+    assert_eq!(cols, ["x"]);
+}
+
+#[test]
+fn task_names_of_ten_thousand_bytes_are_stored_whole() {
+    let t = Table::new("my_long");
+    check_long_task_names(Arc::new(open(&t)));
+}
+
+/// A live table keyed on (run_id, task_name VARBINARY(1024)), as earlier
+/// versions created it, is upgraded when the backend opens it (by four
+/// processes at once here): its live rows are kept, long names work, and
+/// an earlier version's upsert still works on it.
+#[test]
+fn a_live_table_of_an_earlier_version_is_upgraded() {
+    let t = Table::new("my_old");
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{0}` (run_id VARCHAR(255) PRIMARY KEY, pipeline_name VARCHAR(255), \
+         start_time DOUBLE, end_time DOUBLE, status VARCHAR(50), tasks JSON)",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{0}_task_state` (run_id VARCHAR(255) NOT NULL, \
+         task_name VARBINARY(1024) NOT NULL, status VARCHAR(50) NOT NULL, \
+         PRIMARY KEY (run_id, task_name), \
+         FOREIGN KEY (run_id) REFERENCES `{0}` (run_id) ON DELETE CASCADE) ENGINE=InnoDB",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES ('old-1', 'p', 1.0, NULL, 'RUNNING', \
+         '{{\"a\": \"PENDING\", \"b\": \"PENDING\"}}')",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}_task_state` VALUES ('old-1', 'a', 'RUNNING')",
+        t.0
+    ))
+    .unwrap();
+    let opened: Vec<MySqlBackend> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let b = &opened[0];
+    let got = b.get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks["a"], TaskStatus::Running, "the live row is kept");
+    assert_eq!(got.tasks["b"], TaskStatus::Pending);
+    let long = noise(10_000, "abcdefghijklmnopqrstuvwxyz0123456789");
+    b.update_task_statuses(
+        "old-1",
+        &[(&long, TaskStatus::Running), ("a", TaskStatus::Success)],
+    )
+    .unwrap();
+    // An earlier version's upsert, on the upgraded table.
+    c.query_drop(format!(
+        "INSERT INTO `{0}_task_state` (run_id, task_name, status) VALUES ('old-1', 'b', 'FAILED') \
+         ON DUPLICATE KEY UPDATE status = VALUES(status)",
+        t.0
+    ))
+    .unwrap();
+    let got = opened[3].get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks.len(), 3);
+    assert_eq!(got.tasks["a"], TaskStatus::Success, "same key as before");
+    assert_eq!(got.tasks["b"], TaskStatus::Failed);
+    assert_eq!(got.tasks[&long], TaskStatus::Running);
+    check_long_task_names(Arc::new(open(&t)));
+}
+
+/// Rows written by another tool or by hand that cannot be read hide no
+/// other run: listing returns every readable run and names each unreadable
+/// row with why, in its place in the start_time order; get_run of such a
+/// row is an error naming it.
+#[test]
+fn unreadable_rows_are_listed_apart_and_hide_no_run() {
+    let t = Table::new("my_bad");
+    let b = open(&t);
+    b.save_run(&run("p", "good-1", 100.0, &[])).unwrap();
+    b.save_run(&run("p", "good-2", 300.0, &[("a", TaskStatus::Pending)]))
+        .unwrap();
+    b.update_task_status("good-2", "a", TaskStatus::Running)
+        .unwrap();
+    b.save_run(&run("p", "bad-live", 120.0, &[])).unwrap();
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES
+           ('bad-status', 'p', 200, 201, 'DONE', '{{}}'),
+           ('bad-task', 'p', 250, 251, 'SUCCESS', '{{\"t\": 5}}'),
+           ('bad-json', 'p', 150, 151, 'SUCCESS', '[1, 2]'),
+           ('bad-null', 'p', 110, NULL, NULL, '{{}}')",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}_task_state` (run_id, task_name, status) VALUES ('bad-live', 'x', 'WEIRD')",
+        t.0
+    ))
+    .unwrap();
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("good-2", None),
+            (
+                "bad-task",
+                Some("column tasks: the status of task \"t\" is not a string: 5"),
+            ),
+            (
+                "bad-status",
+                Some("column status: unknown run status \"DONE\""),
+            ),
+            ("bad-json", Some("column tasks: not a JSON object: [1, 2]")),
+            (
+                "bad-live",
+                Some("live task state: task \"x\": unknown task status \"WEIRD\""),
+            ),
+            ("bad-null", Some("column status: NULL")),
+            ("good-1", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("good-2").unwrap().unwrap().tasks["a"],
+        TaskStatus::Running
+    );
+}
+
+/// A run table created by another tool with a text start_time: rows come in
+/// the server's text order; those whose value is a number are read, the
+/// others are listed as unreadable.
+#[test]
+fn a_text_start_time_column_is_read_where_it_holds_numbers() {
+    let t = Table::new("my_txt");
+    let mut c = admin().unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{0}` (run_id VARCHAR(255) PRIMARY KEY, pipeline_name VARCHAR(255), \
+         start_time VARCHAR(64), end_time VARCHAR(64), status VARCHAR(50), tasks JSON)",
+        t.0
+    ))
+    .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO `{0}` VALUES
+           ('txt-1', 'p', '1700000300', NULL, 'SUCCESS', '{{}}'),
+           ('txt-bad', 'p', 'yesterday', NULL, 'SUCCESS', '{{}}'),
+           ('txt-2', 'p', '1700000100', '1700000101.5', 'FAILED', '{{}}')",
+        t.0
+    ))
+    .unwrap();
+    let b = open(&t);
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("txt-bad", Some("column start_time: text \"yesterday\"")),
+            ("txt-1", None),
+            ("txt-2", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("txt-2").unwrap().unwrap().end_time,
+        Some(1700000101.5)
+    );
 }

@@ -4,6 +4,7 @@
 
 mod server_support;
 
+use dremioorch::backend::ident::POSTGRES_MAX_TABLE_NAME_LEN;
 use dremioorch::backend::{PostgresBackend, ServerOptions, PG_DSN_ENV};
 use dremioorch::{Backend, BackendRef, ErrorKind, RunStatus, TaskStatus};
 use server_support::*;
@@ -404,4 +405,210 @@ fn dead_server_mid_run_costs_one_retry_budget_per_run() {
     );
     let took = check_dead_server_one_budget_per_run(b, &proxy, budget);
     eprintln!("postgres dead mid-run: failed after {took:?}");
+}
+
+/// Names of the relations (tables, indexes, their keys) whose name contains `part`.
+fn relations_named(c: &mut postgres::Client, part: &str) -> Vec<String> {
+    c.query(
+        "SELECT relname::text FROM pg_class WHERE strpos(relname, $1) > 0 ORDER BY 1",
+        &[&part],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Every name derived from the table's must fit PostgreSQL's 63 bytes (it
+/// would silently truncate a longer one): the longest table name allowed
+/// works with every name whole; one more character is refused before
+/// anything is created, with an error naming the limit and the longest name.
+#[test]
+fn table_names_up_to_the_identifier_limit() {
+    let base = unique_table("pg_len");
+    let longest = Table(name_of_len(&base, POSTGRES_MAX_TABLE_NAME_LEN, 'a'));
+    let over = Table(name_of_len(&base, POSTGRES_MAX_TABLE_NAME_LEN + 1, 'z'));
+    assert_eq!(longest.0.len(), 44);
+    let mut c = admin().unwrap();
+    for e in [
+        PostgresBackend::connect(Some(&pg_dsn()), Some(&over.0))
+            .err()
+            .unwrap(),
+        dremioorch::backend::open(&format!(
+            "postgresql://postgres@127.0.0.1:5432/test?table={}",
+            over.0
+        ))
+        .err()
+        .unwrap(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        let m = e.message();
+        assert!(
+            m.contains("63-byte") && m.contains("longest table name allowed is 44"),
+            "{m}"
+        );
+    }
+    assert_eq!(relations_named(&mut c, &over.0), Vec::<String>::new());
+
+    let b = open(&longest);
+    check_round_trips(&b);
+    let l = &longest.0;
+    let names = relations_named(&mut c, l);
+    for want in [
+        l.clone(),
+        format!("{l}_task_state"),
+        format!("idx_{l}_pipeline"),
+        format!("idx_{l}_pipeline_start"),
+        format!("idx_{l}_start_time"),
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+}
+
+#[test]
+fn task_names_of_ten_thousand_bytes_are_stored_whole() {
+    let t = Table::new("pg_long");
+    check_long_task_names(Arc::new(open(&t)));
+}
+
+/// A live table keyed on (run_id, task_name), as earlier versions created
+/// it, is upgraded when the backend opens it (by four processes at once
+/// here): its live rows are kept and long names work.
+#[test]
+fn a_live_table_of_an_earlier_version_is_upgraded() {
+    let t = Table::new("pg_old");
+    let mut c = admin().unwrap();
+    c.batch_execute(&format!(
+        "CREATE TABLE \"{0}\" (run_id TEXT PRIMARY KEY, pipeline_name TEXT, \
+         start_time DOUBLE PRECISION, end_time DOUBLE PRECISION, status TEXT, tasks JSONB);
+         CREATE TABLE \"{0}_task_state\" (run_id TEXT NOT NULL, task_name TEXT NOT NULL, \
+         status TEXT NOT NULL, PRIMARY KEY (run_id, task_name));
+         INSERT INTO \"{0}\" VALUES ('old-1', 'p', 1.0, NULL, 'RUNNING', \
+         '{{\"a\": \"PENDING\", \"b\": \"PENDING\"}}');
+         INSERT INTO \"{0}_task_state\" VALUES ('old-1', 'a', 'RUNNING');",
+        t.0
+    ))
+    .unwrap();
+    let opened: Vec<PostgresBackend> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| open(&t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let b = &opened[0];
+    let got = b.get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks["a"], TaskStatus::Running, "the live row is kept");
+    assert_eq!(got.tasks["b"], TaskStatus::Pending);
+    let long = noise(10_000, "abcdefghijklmnopqrstuvwxyz0123456789");
+    b.update_task_statuses(
+        "old-1",
+        &[(&long, TaskStatus::Running), ("a", TaskStatus::Success)],
+    )
+    .unwrap();
+    let got = opened[3].get_run("old-1").unwrap().unwrap();
+    assert_eq!(got.tasks.len(), 3);
+    assert_eq!(got.tasks["a"], TaskStatus::Success, "same key as before");
+    assert_eq!(got.tasks[&long], TaskStatus::Running);
+    let key: Vec<String> = c
+        .query(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a \
+             ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary ORDER BY a.attnum",
+            &[&format!("{}_task_state", t.0)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(key, ["run_id", "task_key"]);
+    check_long_task_names(Arc::new(open(&t)));
+}
+
+/// Rows written by another tool or by hand that cannot be read hide no
+/// other run: listing returns every readable run and names each unreadable
+/// row with why, in its place in the start_time order (PostgreSQL sorts NaN
+/// above every number: first); get_run of such a row is an error naming it.
+#[test]
+fn unreadable_rows_are_listed_apart_and_hide_no_run() {
+    let t = Table::new("pg_bad");
+    let b = open(&t);
+    b.save_run(&run("p", "good-1", 100.0, &[])).unwrap();
+    b.save_run(&run("p", "good-2", 300.0, &[("a", TaskStatus::Pending)]))
+        .unwrap();
+    b.update_task_status("good-2", "a", TaskStatus::Running)
+        .unwrap();
+    b.save_run(&run("p", "bad-live", 120.0, &[])).unwrap();
+    admin()
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO \"{0}\" VALUES
+               ('bad-status', 'p', 200, 201, 'DONE', '{{}}'),
+               ('bad-task', 'p', 250, 251, 'SUCCESS', '{{\"t\": 5}}'),
+               ('bad-json', 'p', 150, 151, 'SUCCESS', '[1, 2]'),
+               ('bad-nan', 'p', 'NaN', NULL, 'SUCCESS', '{{}}'),
+               ('bad-null', 'p', 110, NULL, NULL, '{{}}');
+             INSERT INTO \"{0}_task_state\" (run_id, task_key, task_name, status)
+               VALUES ('bad-live', sha256('x'), 'x', 'WEIRD');",
+            t.0
+        ))
+        .unwrap();
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("bad-nan", Some("column start_time: NaN is not a time")),
+            ("good-2", None),
+            (
+                "bad-task",
+                Some("column tasks: the status of task \"t\" is not a string: 5"),
+            ),
+            (
+                "bad-status",
+                Some("column status: unknown run status \"DONE\""),
+            ),
+            ("bad-json", Some("column tasks: not a JSON object: [1, 2]")),
+            (
+                "bad-live",
+                Some("live task state: task \"x\": unknown task status \"WEIRD\""),
+            ),
+            ("bad-null", Some("column status: NULL")),
+            ("good-1", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("good-2").unwrap().unwrap().tasks["a"],
+        TaskStatus::Running
+    );
+}
+
+/// A run table created by another tool with a text start_time: rows come in
+/// the server's text order; those whose value is a number are read, the
+/// others are listed as unreadable.
+#[test]
+fn a_text_start_time_column_is_read_where_it_holds_numbers() {
+    let t = Table::new("pg_txt");
+    admin()
+        .unwrap()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{0}\" (run_id TEXT PRIMARY KEY, pipeline_name TEXT, \
+             start_time TEXT, end_time TEXT, status TEXT, tasks JSONB);
+             INSERT INTO \"{0}\" VALUES
+               ('txt-1', 'p', '1700000300', NULL, 'SUCCESS', '{{}}'),
+               ('txt-bad', 'p', 'yesterday', NULL, 'SUCCESS', '{{}}'),
+               ('txt-2', 'p', '1700000100', '1700000101.5', 'FAILED', '{{}}');",
+            t.0
+        ))
+        .unwrap();
+    let b = open(&t);
+    check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("txt-bad", Some("column start_time: text \"yesterday\"")),
+            ("txt-1", None),
+            ("txt-2", None),
+        ],
+    );
+    assert_eq!(
+        b.get_run("txt-2").unwrap().unwrap().end_time,
+        Some(1700000101.5)
+    );
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+mod server_support;
+
 fn temp_db(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "dorch-sqlite-{tag}-{}-{}",
@@ -241,7 +243,70 @@ fn corrupt_stored_values_are_errors_that_name_them() {
     assert!(e.message().contains("\"FINE\""), "{e}");
     let e = b.get_run("bad-json").unwrap_err();
     assert!(e.message().contains("not valid JSON"), "{e}");
-    assert!(b.list_runs(Some("p"), 10).is_err());
+    assert_eq!(b.list_runs(Some("p"), 10).unwrap(), vec![]);
+}
+
+/// Rows written by another tool or by hand that cannot be read hide no
+/// other run: listing returns every readable run and names each unreadable
+/// row with why, in its place in the start_time order; get_run of such a
+/// row is an error naming it and the column.
+#[test]
+fn unreadable_rows_are_listed_apart_and_hide_no_run() {
+    let path = temp_db("unreadable");
+    let b = SqliteBackend::open(&path).unwrap();
+    b.save_run(&run("p", "good-1", 100.0, RunStatus::Success, &[]))
+        .unwrap();
+    b.save_run(&run(
+        "p",
+        "good-2",
+        300.0,
+        RunStatus::Running,
+        &[("a", TaskStatus::Pending)],
+    ))
+    .unwrap();
+    b.update_task_status("good-2", "a", TaskStatus::Running)
+        .unwrap();
+    b.save_run(&run("p", "bad-live", 120.0, RunStatus::Running, &[]))
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO runs VALUES ('bad-time', 'p', 'yesterday', NULL, 'SUCCESS', '{}');
+             INSERT INTO runs VALUES ('bad-status', 'p', 200, 201, 'DONE', '{}');
+             INSERT INTO runs VALUES ('bad-task', 'p', 250, 251, 'SUCCESS', '{\"t\": 5}');
+             INSERT INTO runs VALUES ('bad-json', 'p', 150, 151, 'SUCCESS', '[1, 2]');
+             INSERT INTO runs VALUES ('bad-end', 'p', 110, X'00ff', 'SUCCESS', '{}');
+             INSERT INTO runs VALUES (NULL, 'p', 50, 51, 'SUCCESS', '{}');
+             INSERT INTO dorch_task_state VALUES ('bad-live', 'x', 'WEIRD');",
+        )
+        .unwrap();
+    // A text start_time sorts above every number in SQLite: first.
+    server_support::check_unreadable_rows(
+        &b,
+        "p",
+        &[
+            ("bad-time", Some("column start_time: text \"yesterday\"")),
+            ("good-2", None),
+            (
+                "bad-task",
+                Some("column tasks: the status of task \"t\" is not a string: 5"),
+            ),
+            (
+                "bad-status",
+                Some("column status: unknown run status \"DONE\""),
+            ),
+            ("bad-json", Some("column tasks: not a JSON object: [1, 2]")),
+            (
+                "bad-live",
+                Some("live task state: task \"x\": unknown task status \"WEIRD\""),
+            ),
+            ("bad-end", Some("column end_time: a BLOB of 2 bytes")),
+            ("good-1", None),
+            ("", Some("column run_id is NULL")),
+        ],
+    );
+    let good2 = b.get_run("good-2").unwrap().unwrap();
+    assert_eq!(good2.tasks["a"], TaskStatus::Running, "live rows merged");
 }
 
 #[test]
@@ -382,4 +447,10 @@ fn grouped_updates_are_one_atomic_write() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(b.get_run("ghost").unwrap().is_none());
+}
+
+#[test]
+fn task_names_of_ten_thousand_bytes_are_stored_whole() {
+    let path = temp_db("longnames");
+    server_support::check_long_task_names(Arc::new(SqliteBackend::open(&path).unwrap()));
 }

@@ -257,43 +257,78 @@ func (b *Backend) GetRun(runID string) (*PipelineRun, error) {
 }
 
 // ListRuns returns up to limit runs, newest first, of the pipeline named
-// pipelineName, or of every pipeline when it is "".
+// pipelineName, or of every pipeline when it is "". A stored row that cannot
+// be read (written by another tool or by hand) is left out rather than
+// failing the call; ListRunsReport names such rows.
 func (b *Backend) ListRuns(pipelineName string, limit int) ([]PipelineRun, error) {
-	const op = "Backend.ListRuns"
+	l, err := b.listRuns("Backend.ListRuns", pipelineName, limit)
+	if err != nil {
+		return nil, err
+	}
+	return l.Runs, nil
+}
+
+// ListRunsReport is ListRuns, also naming the stored rows that cannot be
+// read (text in start_time, an unknown status, a tasks column that is not a
+// JSON object of status strings...) with why, in listing.Unreadable. These
+// rows count toward limit, in their place in the newest-first order, so
+// listing.Runs may hold fewer than limit runs although more are stored.
+// Backends that cannot hold such rows (memory, a Store) report none.
+func (b *Backend) ListRunsReport(pipelineName string, limit int) (RunListing, error) {
+	return b.listRuns("Backend.ListRunsReport", pipelineName, limit)
+}
+
+func (b *Backend) listRuns(op, pipelineName string, limit int) (RunListing, error) {
 	if limit < 0 || uint64(limit) > math.MaxUint32 {
-		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "limit out of range"}
+		return RunListing{}, &Error{Code: CodeInvalidArgument, Op: op, Message: "limit out of range"}
 	}
 	if err := checkNUL(op, pipelineName); err != nil {
-		return nil, err
+		return RunListing{}, err
 	}
 	cname := cstringOrNull(pipelineName)
 	defer cfree(cname)
-	var runs []PipelineRun
+	var listing RunListing
 	err := b.use(op, func(p *C.DorchBackend) error {
 		var list *C.DorchRunList
 		var msg *C.char
 		if err := cerr(op, C.dg_backend_list_runs(p, cname, C.uint32_t(limit), &list, &msg), msg); err != nil {
 			return err
 		}
-		runs = takeRunList(list)
+		listing = takeRunListing(list)
 		return nil
 	})
-	return runs, err
+	return listing, err
 }
 
-// takeRunList copies a run list into Go values and frees it.
+// takeRunList copies the runs of a run list into Go values and frees it.
 func takeRunList(list *C.DorchRunList) []PipelineRun {
+	return takeRunListing(list).Runs
+}
+
+// takeRunListing copies a run list, runs and unreadable rows, into Go
+// values and frees it.
+func takeRunListing(list *C.DorchRunList) RunListing {
 	defer C.dorch_run_list_free(list)
 	n := int(C.dorch_run_list_len(list))
-	runs := make([]PipelineRun, 0, n)
+	l := RunListing{Runs: make([]PipelineRun, 0, n)}
 	for i := 0; i < n; i++ {
 		ri := C.dorch_run_list_get(list, C.size_t(i))
 		if ri == nil {
 			break
 		}
-		runs = append(runs, runFromC(ri))
+		l.Runs = append(l.Runs, runFromC(ri))
 	}
-	return runs
+	if u := int(C.dorch_run_list_unreadable_len(list)); u > 0 {
+		l.Unreadable = make([]UnreadableRun, 0, u)
+		for i := 0; i < u; i++ {
+			var id, why *C.char
+			if C.dorch_run_list_unreadable_get(list, C.size_t(i), &id, &why) != C.DORCH_OK {
+				break
+			}
+			l.Unreadable = append(l.Unreadable, UnreadableRun{RunID: C.GoString(id), Reason: C.GoString(why)})
+		}
+	}
+	return l
 }
 
 // A *Backend is itself a Store, so a Store can wrap a built-in backend

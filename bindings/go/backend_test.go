@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -396,6 +397,78 @@ func TestSQLiteBackend(t *testing.T) {
 		if runs[i].RunID != again[i].RunID || runs[i].Status != again[i].Status {
 			t.Errorf("run %d differs after reopening: %+v vs %+v", i, runs[i], again[i])
 		}
+	}
+}
+
+// Rows another tool wrote that cannot be read (here with the sqlite3
+// command) hide no run: ListRuns returns the readable runs, ListRunsReport
+// also names the others, with why, in their place in the order.
+func TestListRunsReportNamesUnreadableRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.db")
+	b, err := OpenSQLite(path)
+	must(t, err)
+	defer b.Close()
+	start := time.Unix(1_700_000_000, 0).UTC()
+	for i, id := range []string{"good-1", "good-2"} {
+		st := start.Add(time.Duration(i) * time.Hour)
+		must(t, b.SaveRun(&PipelineRun{PipelineName: "p", RunID: id, StartTime: st, EndTime: st.Add(time.Second),
+			Status: RunSuccess, Tasks: map[string]TaskStatus{"a": TaskSuccess}}))
+	}
+	sql := `INSERT INTO runs VALUES ('bad-time', 'p', 'yesterday', NULL, 'SUCCESS', '{}'),
+		('bad-tasks', 'p', 1700000000.5, NULL, 'SUCCESS', '{"a": 1}');`
+	if out, err := exec.Command("sqlite3", path, sql).CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3: %v: %s", err, out)
+	}
+
+	runs, err := b.ListRuns("p", 10)
+	must(t, err)
+	if len(runs) != 2 || runs[0].RunID != "good-2" || runs[1].RunID != "good-1" {
+		t.Fatalf("ListRuns: %+v", runs)
+	}
+	rep, err := b.ListRunsReport("p", 10)
+	must(t, err)
+	if len(rep.Runs) != 2 || rep.Runs[0].RunID != "good-2" || rep.Runs[1].Tasks["a"] != TaskSuccess {
+		t.Errorf("ListRunsReport runs: %+v", rep.Runs)
+	}
+	// SQLite sorts a text start_time above every number: first.
+	want := []struct{ id, part string }{
+		{"bad-time", `column start_time: text "yesterday"`},
+		{"bad-tasks", `column tasks: the status of task "a" is not a string: 1`},
+	}
+	if len(rep.Unreadable) != len(want) {
+		t.Fatalf("Unreadable: %+v", rep.Unreadable)
+	}
+	for i, w := range want {
+		if u := rep.Unreadable[i]; u.RunID != w.id || !strings.Contains(u.Reason, w.part) {
+			t.Errorf("Unreadable[%d] = %+v, want %s with %q", i, u, w.id, w.part)
+		}
+	}
+	// Unreadable rows count toward the limit, in their place.
+	rep, err = b.ListRunsReport("", 2)
+	must(t, err)
+	if len(rep.Runs) != 1 || len(rep.Unreadable) != 1 || rep.Unreadable[0].RunID != "bad-time" {
+		t.Errorf("limit 2: %+v", rep)
+	}
+	if _, err := b.GetRun("bad-time"); !errors.Is(err, ErrBackend) ||
+		!strings.Contains(err.Error(), "bad-time") || !strings.Contains(err.Error(), "start_time") {
+		t.Errorf("GetRun of an unreadable row: %v", err)
+	}
+	if _, err := b.ListRunsReport("p", -1); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("negative limit: %v", err)
+	}
+
+	m, err := NewMemoryBackend()
+	must(t, err)
+	defer m.Close()
+	must(t, m.SaveRun(&runs[0]))
+	rep, err = m.ListRunsReport("", 10)
+	must(t, err)
+	if len(rep.Runs) != 1 || len(rep.Unreadable) != 0 {
+		t.Errorf("memory: %+v", rep)
+	}
+	b.Close()
+	if _, err := b.ListRunsReport("p", 10); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed backend: %v", err)
 	}
 }
 

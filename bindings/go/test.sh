@@ -12,6 +12,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 command -v go >/dev/null || (apt-get update && apt-get install -y golang-go)
+# A test writes rows another tool could have written with the sqlite3 command.
+command -v sqlite3 >/dev/null || (apt-get update && apt-get install -y sqlite3)
 
 drop_tables() {
 	if [ "${DORCH_GO_SKIP_SERVERS:-}" = 1 ]; then return 0; fi

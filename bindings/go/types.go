@@ -59,6 +59,22 @@ type PipelineRun struct {
 	Tasks map[string]TaskStatus
 }
 
+// UnreadableRun is a stored run row that cannot be read as a PipelineRun
+// (written by another tool or by hand): its run ID ("" when the stored one
+// is NULL) and why, naming the column.
+type UnreadableRun struct {
+	RunID  string
+	Reason string
+}
+
+// RunListing is what Backend.ListRunsReport read: up to limit stored rows,
+// newest first, split into the runs and the rows that cannot be read, both
+// in that order.
+type RunListing struct {
+	Runs       []PipelineRun
+	Unreadable []UnreadableRun
+}
+
 // Finished reports whether the record has an end time.
 func (r *PipelineRun) Finished() bool { return !r.EndTime.IsZero() }
 

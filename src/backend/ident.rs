@@ -6,10 +6,111 @@ use crate::error::{Error, Result};
 /// dremioframe's default table name for its PostgreSQL and MySQL backends.
 pub const DEFAULT_TABLE: &str = "dremioframe_runs";
 
-/// Longest accepted table name: the derived names (`idx_<table>_start_time`,
-/// `idx_<table>_pipeline_start`, `<table>_task_state`) must stay within the
-/// 63-character (PostgreSQL) and 64-character (MySQL) identifier limits.
+/// Longest name [`validate_table_name`] accepts, whatever the server. Each
+/// server backend accepts shorter names only, so that every name it derives
+/// from the table's fits the server's identifier limit:
+/// [`POSTGRES_MAX_TABLE_NAME_LEN`] and [`MYSQL_MAX_TABLE_NAME_LEN`].
 pub const MAX_TABLE_NAME_LEN: usize = 48;
+
+/// PostgreSQL's identifier limit, in bytes (NAMEDATALEN - 1). A longer name
+/// is not refused: PostgreSQL silently keeps its first 63 bytes.
+pub const POSTGRES_IDENTIFIER_LIMIT: usize = 63;
+
+/// MySQL's and MariaDB's identifier limit, in characters (longer: error 1059).
+pub const MYSQL_IDENTIFIER_LIMIT: usize = 64;
+
+/// Longest run table name the PostgreSQL backend accepts: 63 bytes minus
+/// what the longest derived name, `idx_<table>_pipeline_start`, adds.
+pub const POSTGRES_MAX_TABLE_NAME_LEN: usize = POSTGRES_IDENTIFIER_LIMIT - LONGEST_ADDITION;
+
+/// Longest run table name the MySQL / MariaDB backend accepts: 64
+/// characters minus what `idx_<table>_pipeline_start` adds.
+pub const MYSQL_MAX_TABLE_NAME_LEN: usize = MYSQL_IDENTIFIER_LIMIT - LONGEST_ADDITION;
+
+/// Characters `idx_<table>_pipeline_start` adds to the table name.
+const LONGEST_ADDITION: usize = "idx__pipeline_start".len();
+
+/// The suffixes of the run table's index names, `idx_<table>_<suffix>`.
+pub(crate) const INDEX_SUFFIXES: [&str; 3] = ["pipeline", "start_time", "pipeline_start"];
+
+/// The name of index `suffix` of run table `table`.
+pub(crate) fn index_name(table: &str, suffix: &str) -> String {
+    format!("idx_{table}_{suffix}")
+}
+
+/// The name of the live per-task table of run table `table`.
+pub(crate) fn live_table_name(table: &str) -> String {
+    format!("{table}_task_state")
+}
+
+/// Whose identifier rules a table name is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Server {
+    Postgres,
+    MySql,
+}
+
+impl Server {
+    fn limit(self) -> usize {
+        match self {
+            Server::Postgres => POSTGRES_IDENTIFIER_LIMIT,
+            Server::MySql => MYSQL_IDENTIFIER_LIMIT,
+        }
+    }
+
+    /// Every name the backend creates for run table `table`, with what it
+    /// names: the tables, the indexes, and the names the server derives in
+    /// turn and refuses when too long (MySQL's foreign key `<live>_ibfk_1`).
+    /// PostgreSQL's own generated names (`<live>_pkey`) are not listed: it
+    /// shortens those itself, keeping them unique.
+    pub(crate) fn derived_names(self, table: &str) -> Vec<(String, &'static str)> {
+        let live = live_table_name(table);
+        let mut names = vec![
+            (table.to_string(), "run table"),
+            (live.clone(), "live table"),
+        ];
+        for suffix in INDEX_SUFFIXES {
+            names.push((index_name(table, suffix), "index"));
+        }
+        if self == Server::MySql {
+            names.push((format!("{live}_ibfk_1"), "foreign key"));
+        }
+        names
+    }
+}
+
+/// Checks that every name derived from `table` (already validated) fits
+/// `server`'s identifier limit, so that nothing is created under a name the
+/// server refuses (MySQL: after some tables already exist) or truncates
+/// (PostgreSQL: truncated names can collide). A `Config` error naming the
+/// limit and the longest table name allowed otherwise.
+pub(crate) fn check_derived_names(server: Server, table: &str) -> Result<()> {
+    let limit = server.limit();
+    let names = server.derived_names(table);
+    let Some((longest, what)) = names.iter().max_by_key(|(n, _)| n.len()) else {
+        return Ok(());
+    };
+    if longest.len() <= limit {
+        return Ok(());
+    }
+    let allowed = limit - (longest.len() - table.len());
+    let (server_name, unit, effect) = match server {
+        Server::Postgres => (
+            "PostgreSQL",
+            "bytes",
+            " (PostgreSQL would silently truncate it)",
+        ),
+        Server::MySql => ("MySQL and MariaDB", "characters", ""),
+    };
+    Err(Error::config(format!(
+        "table name {table:?} ({} characters) is too long for {server_name}: the {what} name \
+         {longest:?} derived from it would have {} {unit}, over the {limit}-{} identifier \
+         limit{effect}; the longest table name allowed is {allowed} characters",
+        table.len(),
+        longest.len(),
+        unit.trim_end_matches('s'),
+    )))
+}
 
 /// Checks `name` against `^[A-Za-z_][A-Za-z0-9_]{0,47}$`. Anything else
 /// (quotes, spaces, dots, semicolons, non-ASCII, empty) is a `Config` error.
@@ -97,6 +198,36 @@ mod tests {
         ] {
             let e = validate_table_name(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn derived_names_fit_the_servers_limits() {
+        assert_eq!(POSTGRES_MAX_TABLE_NAME_LEN, 44);
+        assert_eq!(MYSQL_MAX_TABLE_NAME_LEN, 45);
+        for (server, max) in [
+            (Server::Postgres, POSTGRES_MAX_TABLE_NAME_LEN),
+            (Server::MySql, MYSQL_MAX_TABLE_NAME_LEN),
+        ] {
+            let longest = "a".repeat(max);
+            check_derived_names(server, &longest).unwrap();
+            let names: Vec<String> = server
+                .derived_names(&longest)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert!(names.iter().all(|n| n.len() <= server.limit()), "{names:?}");
+            let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+            assert_eq!(distinct.len(), names.len(), "{names:?}");
+            let e = check_derived_names(server, &"a".repeat(max + 1)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            let m = e.message();
+            assert!(
+                m.contains(&format!("{}-", server.limit()))
+                    && m.contains(&format!("longest table name allowed is {max} characters"))
+                    && m.contains("_pipeline_start"),
+                "{m}"
+            );
         }
     }
 

@@ -22,7 +22,7 @@ pub use url::open;
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
 use std::sync::Arc;
 
 /// The four operations of dremioframe's `BaseBackend`. Implementations must be
@@ -51,6 +51,11 @@ pub trait Backend: Send + Sync {
     }
 
     /// Up to `limit` runs, newest `start_time` first, of one pipeline or of all.
+    ///
+    /// The SQL backends return the readable runs among the `limit` newest
+    /// stored rows (see [`list_runs_report`](Self::list_runs_report)): a
+    /// row they cannot read is left out, not an error, so the list may be
+    /// shorter than `limit` although more runs are stored.
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>>;
 
     /// Task changes of one run with their detail (attempts, times, error),
@@ -78,6 +83,21 @@ pub trait Backend: Send + Sync {
         Err(Error::unsupported(
             "this backend does not keep task details",
         ))
+    }
+
+    /// As [`list_runs`](Self::list_runs), also naming the stored rows that
+    /// cannot be read (a text `start_time`, an unknown status, a `tasks`
+    /// column that is not a JSON object of status strings...) with why,
+    /// instead of failing the whole call for them. Unreadable rows count
+    /// toward `limit`, in their place in the order (see [`RunListing`]).
+    ///
+    /// This default (for backends that cannot hold unreadable rows, such as
+    /// the in-memory one) returns `list_runs` with no unreadable row.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
+        Ok(RunListing {
+            runs: self.list_runs(pipeline_name, limit)?,
+            unreadable: Vec::new(),
+        })
     }
 }
 

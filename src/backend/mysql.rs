@@ -7,14 +7,17 @@
 //! connection drops; `save_run` is one transaction; reads are one statement,
 //! so one consistent InnoDB snapshot.
 
-use super::ident::{resolve_table, take_table_param};
+use super::ident::{
+    check_derived_names, index_name, live_table_name, resolve_table, take_table_param, Server,
+    INDEX_SUFFIXES,
+};
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskStatus};
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts};
+use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 use std::time::Duration;
 
 /// Environment variables read when no URL is given, as in dremioframe.
@@ -157,30 +160,53 @@ impl Connector for MyConnector {
     }
 }
 
-fn row_to_run(mut row: Row) -> std::result::Result<StoredRun, mysql::Error> {
-    fn text(v: Option<Vec<u8>>) -> Option<String> {
-        v.map(|b| String::from_utf8_lossy(&b).into_owned())
+/// Reads a row column by column, whatever each value's type, so a value
+/// written by another tool spoils its own row only.
+fn row_to_run(mut row: Row) -> StoredRun {
+    let mut col = |i: usize| row.take::<Value, usize>(i).unwrap_or(Value::NULL);
+    StoredRun {
+        run_id: text_col(col(0)),
+        pipeline_name: text_col(col(1)),
+        start_time: number_col(col(2)),
+        end_time: number_col(col(3)),
+        status: text_col(col(4)),
+        tasks: text_col(col(5)),
+        live: text_col(col(6)),
     }
-    let run_id: Option<Vec<u8>> = take(&mut row, 0)?;
-    Ok(StoredRun {
-        run_id: text(run_id).unwrap_or_default(),
-        pipeline_name: text(take(&mut row, 1)?),
-        start_time: take(&mut row, 2)?,
-        end_time: take(&mut row, 3)?,
-        status: text(take(&mut row, 4)?),
-        tasks: text(take(&mut row, 5)?),
-        live: text(take(&mut row, 6)?),
-    })
 }
 
-fn take<T: mysql::prelude::FromValue>(
-    row: &mut Row,
-    i: usize,
-) -> std::result::Result<Option<T>, mysql::Error> {
-    match row.take_opt::<Option<T>, usize>(i) {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(mysql::Error::FromValueError(e.0)),
-        None => Ok(None),
+fn text_col(v: Value) -> Col<String> {
+    match v {
+        Value::NULL => Ok(None),
+        Value::Bytes(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Value::Int(i) => Ok(Some(i.to_string())),
+        Value::UInt(u) => Ok(Some(u.to_string())),
+        Value::Float(f) => Ok(Some(f.to_string())),
+        Value::Double(f) => Ok(Some(f.to_string())),
+        other => Err(format!("{} where text was expected", other.as_sql(true))),
+    }
+}
+
+/// A DOUBLE column holds numbers only; a run table made by another tool may
+/// hold text (read as a number if it is one) or dates.
+fn number_col(v: Value) -> Col<f64> {
+    match v {
+        Value::NULL => Ok(None),
+        Value::Double(f) => Ok(Some(f)),
+        Value::Float(f) => Ok(Some(f64::from(f))),
+        Value::Int(i) => Ok(Some(i as f64)),
+        Value::UInt(u) => Ok(Some(u as f64)),
+        Value::Bytes(b) => {
+            let text = String::from_utf8_lossy(&b);
+            match text.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Some(f)),
+                _ => Err(text_not_number(&text)),
+            }
+        }
+        other => Err(format!(
+            "{} where a number was expected",
+            other.as_sql(true)
+        )),
     }
 }
 
@@ -246,6 +272,7 @@ impl MySqlBackend {
             None => (opts_from_env()?, None, (false, false)),
         };
         let table = resolve_table(table, url_table.as_deref())?;
+        check_derived_names(Server::MySql, &table).map_err(|e| e.context("mysql backend"))?;
         let mut builder = builder
             .read_timeout(Some(options.io_timeout))
             .write_timeout(Some(options.io_timeout))
@@ -338,46 +365,133 @@ impl MySqlBackend {
 /// ER_NO_REFERENCED_ROW_2: a child row whose parent does not exist.
 const NO_PARENT_ROW: u16 = 1452;
 
+/// ER_TABLE_EXISTS_ERROR: `CREATE TABLE` of a table that exists.
+const TABLE_EXISTS: u16 = 1050;
+
 /// Creates what is missing; `true` when the live table has its foreign key
-/// to the run table.
+/// to the run table. MySQL cannot undo DDL, so a table this call created is
+/// dropped again when a later step fails: a failed open leaves the database
+/// as it found it, never half a schema.
 fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysql::Error> {
+    let mut created = Vec::new();
+    let r = create_schema_steps(conn, table, &mut created);
+    if r.is_err() {
+        for name in created.iter().rev() {
+            let _ = conn.query_drop(format!("DROP TABLE IF EXISTS `{name}`"));
+        }
+    }
+    r
+}
+
+fn table_exists(conn: &mut Conn, name: &str) -> std::result::Result<bool, mysql::Error> {
+    let one: Option<i64> = conn.exec_first(
+        "SELECT 1 FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND BINARY table_name = ?",
+        (name,),
+    )?;
+    Ok(one.is_some())
+}
+
+/// Runs `CREATE TABLE` for a table found missing: `true` if this call
+/// created it, `false` if another process did in the meantime.
+fn create_missing(conn: &mut Conn, ddl: &str) -> std::result::Result<bool, mysql::Error> {
+    match conn.query_drop(ddl) {
+        Ok(()) => Ok(true),
+        Err(mysql::Error::MySqlError(e)) if e.code == TABLE_EXISTS => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The live table's key column: the SHA-256 of the task name, computed by the server.
+const TASK_KEY_COLUMN: &str = "task_key BINARY(32) AS (UNHEX(SHA2(task_name, 256))) STORED";
+
+/// Upgrades a live table created by an earlier version, keyed on
+/// `(run_id, task_name VARBINARY(1024))`, to the key on `task_key`, in one
+/// `ALTER TABLE`. Earlier versions keep working on the upgraded table (they
+/// write the same three columns). Another process upgrading it at the same
+/// moment makes ours fail; the column is then there, which is all we need.
+fn migrate_live_table(conn: &mut Conn, live: &str) -> std::result::Result<(), mysql::Error> {
+    let has_key = |conn: &mut Conn| -> std::result::Result<bool, mysql::Error> {
+        let one: Option<i64> = conn.exec_first(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND BINARY table_name = ? AND column_name = 'task_key'",
+            (live,),
+        )?;
+        Ok(one.is_some())
+    };
+    if has_key(conn)? {
+        return Ok(());
+    }
+    let r = conn.query_drop(format!(
+        "ALTER TABLE `{live}` DROP PRIMARY KEY, MODIFY task_name LONGBLOB NOT NULL, \
+         ADD COLUMN {TASK_KEY_COLUMN} AFTER task_name, \
+         ADD UNIQUE KEY run_task (run_id, task_key)"
+    ));
+    match r {
+        Err(e) if !has_key(conn)? => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn create_schema_steps(
+    conn: &mut Conn,
+    table: &str,
+    created: &mut Vec<String>,
+) -> std::result::Result<bool, mysql::Error> {
     let t = format!("`{table}`");
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {t} (
-            run_id VARCHAR(255) PRIMARY KEY,
-            pipeline_name VARCHAR(255),
-            start_time DOUBLE,
-            end_time DOUBLE,
-            status VARCHAR(50),
-            tasks JSON
-        )"
-    ))?;
-    // Task names are compared byte for byte (a case-insensitive collation
-    // would merge "A" and "a"); run ids use the run table's collation.
+    if !table_exists(conn, table)?
+        && create_missing(
+            conn,
+            &format!(
+                "CREATE TABLE {t} (
+                    run_id VARCHAR(255) PRIMARY KEY,
+                    pipeline_name VARCHAR(255),
+                    start_time DOUBLE,
+                    end_time DOUBLE,
+                    status VARCHAR(50),
+                    tasks JSON
+                )"
+            ),
+        )?
+    {
+        created.push(table.to_string());
+    }
+    // Live rows are keyed on the SHA-256 of the task name's bytes, a column
+    // the server computes, so a name of any length fits the index and a
+    // writer only ever gives (run_id, task_name, status). Task names are
+    // compared byte for byte (a case-insensitive collation would merge "A"
+    // and "a"); run ids use the run table's collation. MariaDB allows no
+    // primary key on a generated column: the key is a unique one.
+    let live_name = live_table_name(table);
     let live = |fk: &str| {
         format!(
-            "CREATE TABLE IF NOT EXISTS `{table}_task_state` (
+            "CREATE TABLE `{live_name}` (
                 run_id VARCHAR(255) NOT NULL,
-                task_name VARBINARY(1024) NOT NULL,
+                task_name LONGBLOB NOT NULL,
+                {TASK_KEY_COLUMN},
                 status VARCHAR(50) NOT NULL,
-                PRIMARY KEY (run_id, task_name){fk}
+                UNIQUE KEY run_task (run_id, task_key){fk}
             ) ENGINE=InnoDB"
         )
     };
-    // The foreign key needs a run table it can reference (InnoDB, the same
-    // column type and collation); a run table made otherwise gets a live
-    // table without one.
-    let fk = format!(",\n FOREIGN KEY (run_id) REFERENCES {t} (run_id) ON DELETE CASCADE");
-    if let Err(e) = conn.query_drop(live(&fk)) {
-        match e {
-            mysql::Error::MySqlError(_) => conn.query_drop(live(""))?,
-            e => return Err(e),
+    if !table_exists(conn, &live_name)? {
+        // The foreign key needs a run table it can reference (InnoDB, the
+        // same column type and collation); a run table made otherwise gets
+        // a live table without one.
+        let fk = format!(",\n FOREIGN KEY (run_id) REFERENCES {t} (run_id) ON DELETE CASCADE");
+        let made = match create_missing(conn, &live(&fk)) {
+            Err(mysql::Error::MySqlError(_)) => create_missing(conn, &live(""))?,
+            r => r?,
+        };
+        if made {
+            created.push(live_name.clone());
         }
     }
+    migrate_live_table(conn, &live_name)?;
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
-        (format!("{table}_task_state"), table),
+        (&live_name, table),
     )?;
     // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): look first,
     // and accept losing a race to another process (1061, duplicate key name).
@@ -386,12 +500,12 @@ fn create_schema(conn: &mut Conn, table: &str) -> std::result::Result<bool, mysq
          WHERE table_schema = DATABASE() AND table_name = ?",
         (table,),
     )?;
-    for (suffix, cols) in [
-        ("pipeline", "(pipeline_name)"),
-        ("start_time", "(start_time DESC)"),
-        ("pipeline_start", "(pipeline_name, start_time DESC)"),
-    ] {
-        let name = format!("idx_{table}_{suffix}");
+    for (suffix, cols) in INDEX_SUFFIXES.into_iter().zip([
+        "(pipeline_name)",
+        "(start_time DESC)",
+        "(pipeline_name, start_time DESC)",
+    ]) {
+        let name = index_name(table, suffix);
         if existing.iter().any(|e| e.eq_ignore_ascii_case(&name)) {
             continue;
         }
@@ -454,7 +568,7 @@ impl Backend for MySqlBackend {
                 let row: Option<Row> = conn
                     .exec_first(&c.sql.get, (run_id,))
                     .map_err(|e| c.classify(e))?;
-                row.map(row_to_run).transpose().map_err(|e| c.classify(e))
+                Ok(row.map(row_to_run))
             })?;
         raw.map(|r| r.into_run("mysql")).transpose()
     }
@@ -520,6 +634,14 @@ impl Backend for MySqlBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    /// `start_time` is a DOUBLE, so it holds no text in a table created by
+    /// this library or by dremioframe; in a table created otherwise with a
+    /// text column, rows come in the server's text order and those whose
+    /// value is not a number are unreadable. NULL sorts below every number.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
         let c = self.pool.connector();
         let raws = self
             .pool
@@ -529,11 +651,8 @@ impl Backend for MySqlBackend {
                     None => conn.exec(&c.sql.list_all, (limit,)),
                 }
                 .map_err(|e| c.classify(e))?;
-                rows.into_iter()
-                    .map(row_to_run)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| c.classify(e))
+                Ok(rows.into_iter().map(row_to_run).collect::<Vec<_>>())
             })?;
-        raws.into_iter().map(|r| r.into_run("mysql")).collect()
+        Ok(listing(raws))
     }
 }

@@ -13,12 +13,12 @@
 //! TCP up but answers nothing (stuck, or behind a proxy whose server died)
 //! fails the call after it instead of blocking the run forever.
 
-use super::ident::{resolve_table, take_table_param};
+use super::ident::{check_derived_names, resolve_table, take_table_param, Server};
 use super::pool::{Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, StoredRun};
+use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
 use super::{last_status_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskStatus};
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -242,16 +242,48 @@ impl Connector for PgConnector {
     }
 }
 
-fn row_to_run(row: &Row) -> std::result::Result<StoredRun, tokio_postgres::Error> {
-    Ok(StoredRun {
-        run_id: row.try_get(0)?,
-        pipeline_name: row.try_get(1)?,
-        start_time: row.try_get(2)?,
-        end_time: row.try_get(3)?,
-        status: row.try_get(4)?,
-        tasks: row.try_get(5)?,
-        live: row.try_get(6)?,
-    })
+/// Reads a row column by column, so a value of an unexpected type (a run
+/// table created by another tool) spoils its own row only.
+fn row_to_run(row: &Row) -> StoredRun {
+    StoredRun {
+        run_id: text_col(row, 0),
+        pipeline_name: text_col(row, 1),
+        start_time: number_col(row, 2),
+        end_time: number_col(row, 3),
+        status: text_col(row, 4),
+        tasks: text_col(row, 5),
+        live: text_col(row, 6),
+    }
+}
+
+fn wrong_type(row: &Row, i: usize, want: &str) -> String {
+    format!(
+        "a value of type {} where {want} was expected",
+        row.columns()[i].type_()
+    )
+}
+
+fn text_col(row: &Row, i: usize) -> Col<String> {
+    row.try_get(i).map_err(|_| wrong_type(row, i, "text"))
+}
+
+/// `double precision` in a table created by this library or dremioframe;
+/// `real`, or text holding a number, in one created otherwise.
+fn number_col(row: &Row, i: usize) -> Col<f64> {
+    if let Ok(v) = row.try_get::<_, Option<f64>>(i) {
+        return Ok(v);
+    }
+    if let Ok(v) = row.try_get::<_, Option<f32>>(i) {
+        return Ok(v.map(f64::from));
+    }
+    match row.try_get::<_, Option<String>>(i) {
+        Ok(None) => Ok(None),
+        Ok(Some(t)) => match t.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(f)),
+            _ => Err(text_not_number(&t)),
+        },
+        Err(_) => Err(wrong_type(row, i, "a number")),
+    }
 }
 
 fn quote(ident: &str) -> String {
@@ -298,6 +330,7 @@ impl PostgresBackend {
         // PostgreSQL folds unquoted names to lower case, as dremioframe
         // writes them; we quote the folded name.
         let table = resolve_table(table, url_table.as_deref())?.to_ascii_lowercase();
+        check_derived_names(Server::Postgres, &table).map_err(|e| e.context("postgres backend"))?;
         let mut config: tokio_postgres::Config = dsn
             .parse()
             .map_err(|e| Error::config(format!("postgres backend: invalid DSN: {e}")))?;
@@ -355,12 +388,14 @@ impl PostgresBackend {
             // (so one atomic, committed transaction), only if the run exists.
             // Without durable_task_updates it sets synchronous_commit for its
             // own transaction only (set_config with is_local = true).
+            // Live rows are keyed on the SHA-256 of the task name, so a name
+            // of any length fits the btree (whose rows are limited to ~2.7 kB).
             update_many: format!(
-                "{async_cte}INSERT INTO {live} (run_id, task_name, status) \
-                 SELECT $1::text, c.task, c.status \
+                "{async_cte}INSERT INTO {live} (run_id, task_key, task_name, status) \
+                 SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status \
                  FROM {async_from}unnest($2::text[], $3::text[]) AS c(task, status) \
                  WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                 ON CONFLICT (run_id, task_name) DO UPDATE SET status = EXCLUDED.status",
+                 ON CONFLICT (run_id, task_key) DO UPDATE SET status = EXCLUDED.status",
                 async_cte = if options.durable_task_updates {
                     ""
                 } else {
@@ -392,13 +427,16 @@ impl PostgresBackend {
             CREATE INDEX IF NOT EXISTS {ips} ON {t} (pipeline_name, start_time DESC);
             CREATE TABLE IF NOT EXISTS {live} (
                 run_id TEXT NOT NULL,
+                task_key BYTEA NOT NULL,
                 task_name TEXT NOT NULL,
                 status TEXT NOT NULL,
-                PRIMARY KEY (run_id, task_name)
-            );",
+                PRIMARY KEY (run_id, task_key)
+            );
+            {migrate}",
             ip = quote(&format!("idx_{table}_pipeline")),
             is = quote(&format!("idx_{table}_start_time")),
             ips = quote(&format!("idx_{table}_pipeline_start")),
+            migrate = migrate_live_table(&live),
         );
         let connector = PgConnector {
             config,
@@ -452,6 +490,41 @@ impl PostgresBackend {
     pub fn target(&self) -> &str {
         &self.pool.connector().target
     }
+}
+
+/// The live rows' key for task name `c.task`: its SHA-256 (of its UTF-8 bytes).
+const TASK_KEY_OF_C: &str = "sha256(convert_to(c.task, 'UTF8'))";
+
+/// Upgrades a live table created by an earlier version, keyed on
+/// `(run_id, task_name)`, to the key `(run_id, task_key)` (a plpgsql block,
+/// run in the schema's transaction). The table is locked and checked again
+/// first, so processes opening it at once upgrade it once.
+fn migrate_live_table(live: &str) -> String {
+    let has_key = format!(
+        "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{live}'::regclass \
+         AND attname = 'task_key' AND NOT attisdropped)"
+    );
+    format!(
+        "DO $migrate$
+        DECLARE pk name;
+        BEGIN
+            IF NOT {has_key} THEN
+                LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE;
+                IF NOT {has_key} THEN
+                    ALTER TABLE {live} ADD COLUMN task_key BYTEA;
+                    UPDATE {live} SET task_key = sha256(convert_to(task_name, 'UTF8'));
+                    ALTER TABLE {live} ALTER COLUMN task_key SET NOT NULL;
+                    SELECT conname INTO pk FROM pg_constraint
+                        WHERE conrelid = '{live}'::regclass AND contype = 'p';
+                    IF pk IS NOT NULL THEN
+                        EXECUTE format('ALTER TABLE {live} DROP CONSTRAINT %I', pk);
+                    END IF;
+                    ALTER TABLE {live} ADD PRIMARY KEY (run_id, task_key);
+                END IF;
+            END IF;
+        END
+        $migrate$;"
+    )
 }
 
 fn describe_target(config: &tokio_postgres::Config) -> String {
@@ -520,10 +593,7 @@ impl Backend for PostgresBackend {
             &|| format!("postgres: could not read run {run_id}"),
             |conn| {
                 let row = c.wait(&conn.rt, conn.client.query_opt(&conn.get, &[&run_id]))?;
-                row.as_ref()
-                    .map(row_to_run)
-                    .transpose()
-                    .map_err(|e| c.classify(e))
+                Ok(row.as_ref().map(row_to_run))
             },
         )?;
         raw.map(|r| r.into_run("postgres")).transpose()
@@ -557,6 +627,16 @@ impl Backend for PostgresBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    /// `start_time` is `double precision`, so it holds no text in a table
+    /// created by this library or by dremioframe; in a table created
+    /// otherwise with a text column, rows come in the server's text order
+    /// and those whose value is not a number are unreadable. PostgreSQL
+    /// sorts NULL (and NaN, which is unreadable) above every number, so
+    /// such rows come first.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
         let c = self.pool.connector();
         let limit = i64::from(limit);
         let raws = self
@@ -569,11 +649,8 @@ impl Backend for PostgresBackend {
                     ),
                     None => c.wait(&conn.rt, conn.client.query(&conn.list_all, &[&limit])),
                 }?;
-                rows.iter()
-                    .map(row_to_run)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| c.classify(e))
+                Ok(rows.iter().map(row_to_run).collect::<Vec<_>>())
             })?;
-        raws.into_iter().map(|r| r.into_run("postgres")).collect()
+        Ok(listing(raws))
     }
 }

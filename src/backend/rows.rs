@@ -1,47 +1,101 @@
 //! Turning a stored row (plus the live per-task rows merged into it) into a
-//! [`PipelineRun`], shared by the server backends.
+//! [`PipelineRun`], shared by the SQL backends.
 
 use crate::error::{Error, Result};
-use crate::model::{parse_tasks_json, PipelineRun, RunStatus, TaskStatus};
+use crate::model::{
+    parse_tasks, truncate, PipelineRun, RunListing, RunStatus, TaskStatus, UnreadableRun,
+};
+
+/// One column of a stored row as read: its value (`None` for NULL), or why
+/// it cannot be read as the type the layout has there.
+pub(crate) type Col<T> = std::result::Result<Option<T>, String>;
 
 /// A run row as read, before its strings are checked. `live` is the JSON
 /// object `{task: status}` aggregated from the live per-task table, or NULL.
+/// Each column is read on its own, so one unreadable value spoils its row
+/// only, never a whole listing.
 pub(crate) struct StoredRun {
-    pub run_id: String,
-    pub pipeline_name: Option<String>,
-    pub start_time: Option<f64>,
-    pub end_time: Option<f64>,
-    pub status: Option<String>,
-    pub tasks: Option<String>,
-    pub live: Option<String>,
+    pub run_id: Col<String>,
+    pub pipeline_name: Col<String>,
+    pub start_time: Col<f64>,
+    pub end_time: Col<f64>,
+    pub status: Col<String>,
+    pub tasks: Col<String>,
+    pub live: Col<String>,
+}
+
+/// The reason a text value stands where a number was expected.
+pub(crate) fn text_not_number(text: &str) -> String {
+    format!("text {:?} where a number was expected", truncate(text, 80))
 }
 
 impl StoredRun {
-    pub(crate) fn into_run(self, backend: &str) -> Result<PipelineRun> {
-        let run_id = self.run_id;
-        let ctx = |e: Error| e.context(format!("{backend}: run {run_id:?}"));
-        let status = self
-            .status
-            .as_deref()
-            .ok_or_else(|| Error::backend("status is NULL"))
-            .and_then(|s| {
-                s.parse::<RunStatus>()
-                    .map_err(|e| Error::backend(e.message()))
-            })
-            .map_err(ctx)?;
-        let mut tasks = parse_tasks_json(self.tasks.as_deref()).map_err(ctx)?;
-        let live = parse_tasks_json(self.live.as_deref())
-            .map_err(|e| ctx(Error::backend(format!("live task state: {}", e.message()))))?;
+    /// The run, or its run id (as far as readable) and what is wrong.
+    fn decode(self) -> std::result::Result<PipelineRun, UnreadableRun> {
+        let run_id = match self.run_id {
+            Ok(Some(id)) => id,
+            Ok(None) => return Err(unreadable("", "column run_id is NULL")),
+            Err(why) => return Err(unreadable("", format!("column run_id: {why}"))),
+        };
+        let col = |name: &str, why: String| unreadable(&run_id, format!("column {name}: {why}"));
+        let pipeline_name = self.pipeline_name.map_err(|w| col("pipeline_name", w))?;
+        let time = |name: &str, v: Col<f64>| match v.map_err(|w| col(name, w))? {
+            Some(t) if !t.is_finite() => Err(col(name, format!("{t} is not a time"))),
+            t => Ok(t),
+        };
+        let start_time = time("start_time", self.start_time)?;
+        let end_time = time("end_time", self.end_time)?;
+        let status = match self.status.map_err(|w| col("status", w))? {
+            None => return Err(col("status", "NULL".into())),
+            Some(s) => s
+                .parse::<RunStatus>()
+                .map_err(|e| col("status", e.message().to_string()))?,
+        };
+        let tasks = self.tasks.map_err(|w| col("tasks", w))?;
+        let mut tasks = parse_tasks(tasks.as_deref()).map_err(|w| col("tasks", w))?;
+        let live = self
+            .live
+            .and_then(|l| parse_tasks(l.as_deref()))
+            .map_err(|w| unreadable(&run_id, format!("live task state: {w}")))?;
         tasks.extend(live);
         Ok(PipelineRun {
-            pipeline_name: self.pipeline_name.unwrap_or_default(),
+            pipeline_name: pipeline_name.unwrap_or_default(),
             run_id,
-            start_time: self.start_time.unwrap_or(0.0),
-            end_time: self.end_time,
+            start_time: start_time.unwrap_or(0.0),
+            end_time,
             status,
             tasks,
         })
     }
+
+    /// The run, or a `Backend` error naming the run and the bad column.
+    pub(crate) fn into_run(self, backend: &str) -> Result<PipelineRun> {
+        self.decode().map_err(|u| {
+            Error::backend(format!(
+                "{backend}: run {:?} cannot be read: {}",
+                u.run_id, u.reason
+            ))
+        })
+    }
+}
+
+fn unreadable(run_id: &str, reason: impl Into<String>) -> UnreadableRun {
+    UnreadableRun {
+        run_id: run_id.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Rows as listed, in their order, split into readable runs and the others.
+pub(crate) fn listing(rows: Vec<StoredRun>) -> RunListing {
+    let mut out = RunListing::default();
+    for row in rows {
+        match row.decode() {
+            Ok(run) => out.runs.push(run),
+            Err(u) => out.unreadable.push(u),
+        }
+    }
+    out
 }
 
 /// What an update was about, for error messages.

@@ -2,10 +2,11 @@
 //! own holding live per-task state so that a status update costs the same at
 //! any run size (see DESIGN.md §2).
 
-use super::rows::StoredRun;
+use super::rows::{listing, text_not_number, Col, StoredRun};
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskStatus};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -116,16 +117,48 @@ impl SqliteBackend {
     }
 }
 
+/// Reads a row column by column, whatever each value's type: SQLite lets
+/// any column of a row written by another tool hold any type.
 fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     Ok(StoredRun {
-        run_id: row.get(0)?,
-        pipeline_name: row.get(1)?,
-        start_time: row.get(2)?,
-        end_time: row.get(3)?,
-        status: row.get(4)?,
-        tasks: row.get(5)?,
-        live: row.get(6)?,
+        run_id: text_col(row.get_ref(0)?),
+        pipeline_name: text_col(row.get_ref(1)?),
+        start_time: number_col(row.get_ref(2)?),
+        end_time: number_col(row.get_ref(3)?),
+        status: text_col(row.get_ref(4)?),
+        tasks: text_col(row.get_ref(5)?),
+        live: text_col(row.get_ref(6)?),
     })
+}
+
+fn text_col(v: ValueRef<'_>) -> Col<String> {
+    match v {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| "text that is not valid UTF-8".to_string()),
+        ValueRef::Integer(i) => Ok(Some(i.to_string())),
+        ValueRef::Real(f) => Ok(Some(f.to_string())),
+        ValueRef::Blob(b) => Err(format!(
+            "a BLOB of {} bytes where text was expected",
+            b.len()
+        )),
+    }
+}
+
+/// A text value in a REAL column is one SQLite could not read as a number
+/// when it was stored: it stays unreadable.
+fn number_col(v: ValueRef<'_>) -> Col<f64> {
+    match v {
+        ValueRef::Null => Ok(None),
+        ValueRef::Real(f) => Ok(Some(f)),
+        ValueRef::Integer(i) => Ok(Some(i as f64)),
+        ValueRef::Text(t) => Err(text_not_number(&String::from_utf8_lossy(t))),
+        ValueRef::Blob(b) => Err(format!(
+            "a BLOB of {} bytes where a number was expected",
+            b.len()
+        )),
+    }
 }
 
 /// Upserts one live task row; 0 rows changed means there is no such run
@@ -217,6 +250,14 @@ impl Backend for SqliteBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
+        Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    /// SQLite orders values of different types by type: a `start_time`
+    /// holding text (or a BLOB) sorts above every number, so such a row
+    /// comes first, newest-first, and is always listed as unreadable; a
+    /// NULL one sorts below every number.
+    fn list_runs_report(&self, pipeline_name: Option<&str>, limit: u32) -> Result<RunListing> {
         let conn = self.lock();
         let raws: Vec<StoredRun> = match pipeline_name {
             Some(p) => conn
@@ -229,6 +270,6 @@ impl Backend for SqliteBackend {
                 .and_then(|mut st| st.query_map(params![limit], row_to_run)?.collect()),
         }
         .map_err(sql_err("list_runs"))?;
-        raws.into_iter().map(|r| r.into_run("sqlite")).collect()
+        Ok(listing(raws))
     }
 }

@@ -175,6 +175,12 @@ pub unsafe extern "C" fn dorch_backend_get_run(
 /// Up to `limit` runs, newest `start_time` first, of pipeline
 /// `pipeline_or_null` (borrowed) or of all pipelines (NULL). Free `*out`
 /// with `dorch_run_list_free`.
+///
+/// A stored row that cannot be read (written by another tool or by hand)
+/// does not fail the call: it is left out of the runs and named, with why,
+/// by `dorch_run_list_unreadable_len` / `dorch_run_list_unreadable_get`.
+/// Such rows count toward `limit`, in their place in the order, so the
+/// list may hold fewer than `limit` runs although more are stored.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_backend_list_runs(
     b: *mut DorchBackend,
@@ -186,8 +192,8 @@ pub unsafe extern "C" fn dorch_backend_list_runs(
         let out = arg_out(out, "out")?;
         let b = arg_ref(b, "backend")?;
         let pipeline = arg_opt_name(pipeline_or_null, "pipeline name")?;
-        let runs = b.inner.list_runs(pipeline, limit)?;
-        *out = Box::into_raw(Box::new(DorchRunList::new(&runs)));
+        let listing = b.inner.list_runs_report(pipeline, limit)?;
+        *out = Box::into_raw(Box::new(DorchRunList::from_listing(&listing)));
         Ok(DorchCode::OK)
     })
 }

@@ -2,11 +2,11 @@
 //! run lists the library hands out.
 
 use super::{
-    arg_name, arg_ref, boundary, c_string, run_status_from_raw, task_status_from_raw,
-    DorchRunStatus, DorchTaskStatus,
+    arg_mut, arg_name, arg_ref, boundary, c_string, run_status_from_raw, task_status_from_raw,
+    DorchCode, DorchRunStatus, DorchTaskStatus,
 };
 use crate::error::{Error, Result};
-use crate::model::PipelineRun;
+use crate::model::{PipelineRun, RunListing};
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CString};
 use std::ptr::addr_of;
@@ -132,15 +132,30 @@ impl RunView {
 }
 
 /// A list of run records handed out by the library (opaque). Free it with
-/// `dorch_run_list_free`.
+/// `dorch_run_list_free`. A list from `dorch_backend_list_runs` also names
+/// the stored rows it could not read (`dorch_run_list_unreadable_len`).
 pub struct DorchRunList {
     views: Vec<RunView>,
+    /// Run id and reason of each unreadable row, in listing order.
+    unreadable: Vec<(CString, CString)>,
 }
 
 impl DorchRunList {
     pub(crate) fn new(runs: &[PipelineRun]) -> Self {
         DorchRunList {
             views: runs.iter().map(RunView::new).collect(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    pub(crate) fn from_listing(listing: &RunListing) -> Self {
+        DorchRunList {
+            views: listing.runs.iter().map(RunView::new).collect(),
+            unreadable: listing
+                .unreadable
+                .iter()
+                .map(|u| (c_string(&u.run_id), c_string(&u.reason)))
+                .collect(),
         }
     }
 }
@@ -167,6 +182,52 @@ pub unsafe extern "C" fn dorch_run_list_get(
             ))
         })?;
         Ok(&v.info as *const DorchRunInfo)
+    })
+}
+
+/// Number of unreadable rows the list names: stored rows in a form no run
+/// record has (text in `start_time`, an unknown status, a `tasks` column
+/// that is not a JSON object of status strings...), which
+/// `dorch_backend_list_runs` leaves out of the runs instead of failing.
+/// 0 for a list from `dorch_backend_get_run`, and for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_list_unreadable_len(l: *const DorchRunList) -> usize {
+    boundary(|| Ok(arg_ref(l, "list")?.unreadable.len()))
+}
+
+/// The unreadable row at index `i` (below `dorch_run_list_unreadable_len`),
+/// in listing order: sets `*run_id` to its run id ("" when the stored run
+/// id is NULL) and `*reason` to why it cannot be read, naming the column. Both strings are borrowed from the list: valid until the list is
+/// freed; do not free them.
+///
+/// `DORCH_ERR_INVALID_ARGUMENT` for a NULL list, `run_id` or `reason`;
+/// `DORCH_ERR_NOT_FOUND` past the end. On failure `*run_id` and `*reason`
+/// (when not NULL) are set to NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_run_list_unreadable_get(
+    l: *const DorchRunList,
+    i: usize,
+    run_id: *mut *const c_char,
+    reason: *mut *const c_char,
+) -> DorchCode {
+    boundary(|| {
+        for out in [run_id, reason] {
+            if let Some(o) = out.as_mut() {
+                *o = std::ptr::null();
+            }
+        }
+        let l = arg_ref(l, "list")?;
+        let run_id = arg_mut(run_id, "run_id (the out-parameter)")?;
+        let reason = arg_mut(reason, "reason (the out-parameter)")?;
+        let (id, why) = l.unreadable.get(i).ok_or_else(|| {
+            Error::not_found(format!(
+                "unreadable row index {i} is past the end (the list has {} unreadable rows)",
+                l.unreadable.len()
+            ))
+        })?;
+        *run_id = id.as_ptr();
+        *reason = why.as_ptr();
+        Ok(DorchCode::OK)
     })
 }
 

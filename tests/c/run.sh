@@ -26,6 +26,12 @@ CXXFLAGS="-std=c++17 -Wall -Wextra -Werror -g $SAN -I$ROOT/include"
 STATIC_LIBS="$LIBDIR/libdremioorch.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 SHARED_LIBS="-L$LIBDIR -ldremioorch -Wl,-rpath,$LIBDIR -lpthread"
 
+# test_api writes rows another tool could have written with the sqlite3 command.
+if ! command -v sqlite3 >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get install -y sqlite3 || (apt-get update && apt-get install -y sqlite3)) >/dev/null 2>&1
+fi
+command -v sqlite3 >/dev/null || { echo "c-tests: the sqlite3 command is missing"; exit 1; }
+
 passed=0
 failed=0
 # case NAME CMD...: runs CMD, counts it, shows its output on failure.

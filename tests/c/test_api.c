@@ -360,6 +360,81 @@ static void test_pipeline(void) {
     dorch_pipeline_free(NULL);
 }
 
+/* Rows another tool wrote that cannot be read (here with the sqlite3
+ * command) hide no run: dorch_backend_list_runs returns the readable runs
+ * and names the others, with why, in borrowed strings. */
+static void test_unreadable_rows(const char *dir) {
+    char path[512], cmd[1200];
+    DorchBackend *b = NULL;
+    DorchRunList *l = NULL;
+    const char *id = NULL, *why = NULL;
+    snprintf(path, sizeof path, "%s/unreadable.db", dir);
+    CHECK_OK(dorch_backend_sqlite(path, &b));
+    DorchRunInfo good1 = {"p", "good-1", 100.0, true, 101.0, DORCH_RUN_SUCCESS, NULL, 0};
+    DorchRunInfo good2 = {"p", "good-2", 300.0, true, 301.0, DORCH_RUN_SUCCESS, NULL, 0};
+    CHECK_OK(dorch_backend_save_run(b, &good1));
+    CHECK_OK(dorch_backend_save_run(b, &good2));
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 '%s' \"INSERT INTO runs VALUES "
+             "('bad-time', 'p', 'yesterday', NULL, 'SUCCESS', '{}'), "
+             "('bad-status', 'p', 200, 201, 'DONE', '{}');\"",
+             path);
+    CHECK(system(cmd) == 0);
+
+    CHECK_OK(dorch_backend_list_runs(b, "p", 10, &l));
+    CHECK(dorch_run_list_len(l) == 2);
+    const DorchRunInfo *r = dorch_run_list_get(l, 0);
+    CHECK(r && strcmp(r->run_id, "good-2") == 0);
+    r = dorch_run_list_get(l, 1);
+    CHECK(r && strcmp(r->run_id, "good-1") == 0);
+    CHECK(dorch_run_list_unreadable_len(l) == 2);
+    /* In start_time order: SQLite sorts text above every number. */
+    CHECK_OK(dorch_run_list_unreadable_get(l, 0, &id, &why));
+    CHECK(id && strcmp(id, "bad-time") == 0);
+    CHECK(why && strstr(why, "column start_time: text \"yesterday\"") != NULL);
+    const char *id0 = id;
+    CHECK_OK(dorch_run_list_unreadable_get(l, 1, &id, &why));
+    CHECK(id && strcmp(id, "bad-status") == 0);
+    CHECK(why && strstr(why, "column status: unknown run status \"DONE\"") != NULL);
+    CHECK_OK(dorch_run_list_unreadable_get(l, 0, &id, &why));
+    CHECK(id == id0); /* borrowed from the list: the same string each time */
+    id = why = "unchanged";
+    CHECK_CODE(dorch_run_list_unreadable_get(l, 2, &id, &why), DORCH_ERR_NOT_FOUND);
+    CHECK(id == NULL && why == NULL);
+    CHECK_ERR_HAS("past the end");
+    CHECK_CODE(dorch_run_list_unreadable_get(l, 0, NULL, &why), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK(why == NULL);
+    CHECK_CODE(dorch_run_list_unreadable_get(l, 0, &id, NULL), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK(id == NULL);
+    CHECK_CODE(dorch_run_list_unreadable_get(NULL, 0, &id, &why), DORCH_ERR_INVALID_ARGUMENT);
+    CHECK(dorch_run_list_unreadable_len(NULL) == 0);
+    dorch_run_list_free(l);
+
+    /* Unreadable rows count toward the limit, in their place. */
+    CHECK_OK(dorch_backend_list_runs(b, NULL, 2, &l));
+    CHECK(dorch_run_list_len(l) == 1 && dorch_run_list_unreadable_len(l) == 1);
+    dorch_run_list_free(l);
+
+    /* get_run of an unreadable row: an error naming the run and the column. */
+    CHECK_CODE(dorch_backend_get_run(b, "bad-time", &l), DORCH_ERR_BACKEND);
+    CHECK(l == NULL);
+    CHECK_ERR_HAS("bad-time");
+    CHECK_ERR_HAS("start_time");
+    CHECK_OK(dorch_backend_get_run(b, "good-1", &l));
+    CHECK(dorch_run_list_len(l) == 1 && dorch_run_list_unreadable_len(l) == 0);
+    dorch_run_list_free(l);
+    dorch_backend_free(b);
+
+    /* A backend that cannot hold unreadable rows names none. */
+    CHECK_OK(dorch_backend_memory(&b));
+    CHECK_OK(dorch_backend_save_run(b, &good1));
+    CHECK_OK(dorch_backend_list_runs(b, NULL, 10, &l));
+    CHECK(dorch_run_list_len(l) == 1 && dorch_run_list_unreadable_len(l) == 0);
+    CHECK_CODE(dorch_run_list_unreadable_get(l, 0, &id, &why), DORCH_ERR_NOT_FOUND);
+    dorch_run_list_free(l);
+    dorch_backend_free(b);
+}
+
 int main(void) {
     char dir[] = "/tmp/dorch-api-XXXXXX";
     if (!mkdtemp(dir)) return 2;
@@ -375,6 +450,7 @@ int main(void) {
     test_backend_ops(b);
     dorch_backend_free(b);
     test_pipeline();
+    test_unreadable_rows(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) return 2;

@@ -1,10 +1,12 @@
-//! Shared by tests/postgres.rs and tests/mysql.rs: server addresses, table
-//! names with drop guards, the behaviour checks every backend must pass, and
-//! a TCP proxy that can cut the connection to a real server.
+//! Shared by tests/postgres.rs and tests/mysql.rs (and, for the backend
+//! checks, tests/sqlite.rs): server addresses, table names, the behaviour
+//! checks every backend must pass, and a TCP proxy that can cut the
+//! connection to a real server.
 #![allow(dead_code)]
 
 use dremioorch::{
     Backend, BackendRef, ErrorKind, Pipeline, PipelineRun, RunResult, RunStatus, Task, TaskStatus,
+    TriggerRule,
 };
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -43,6 +45,16 @@ pub fn unique_table(prefix: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst),
         nanos & 0xffff
     )
+}
+
+/// `base`, then `_`, then `pad` repeated up to `len` characters in all.
+pub fn name_of_len(base: &str, len: usize, pad: char) -> String {
+    let mut s = format!("{base}_");
+    assert!(s.len() <= len, "{base} is too long for {len}");
+    while s.len() < len {
+        s.push(pad);
+    }
+    s
 }
 
 pub fn run(name: &str, id: &str, start: f64, tasks: &[(&str, TaskStatus)]) -> PipelineRun {
@@ -650,4 +662,124 @@ pub fn check_frozen_mid_run(
     b.save_run(&run("frozen", "after", 1.0, &[])).unwrap();
     assert!(b.get_run("after").unwrap().is_some());
     took
+}
+
+/// Task names of 10,000 bytes, ASCII and multi-byte, two of them differing
+/// only in their last byte: a run over them succeeds and is stored with
+/// every name whole; live updates keep each name's own status.
+pub fn check_long_task_names(backend: BackendRef) {
+    // Names that do not compress (an index may compress a repetitive one).
+    let base = noise(
+        9_999,
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    );
+    let (a, b) = (format!("{base}a"), format!("{base}b"));
+    let wide = noise(5_000, "éèêëàâäôöûüçñßøåæœ");
+    for n in [&a, &b, &wide] {
+        assert_eq!(n.len(), 10_000);
+    }
+    let mut p = Pipeline::with_backend("longnames", backend.clone()).unwrap();
+    p.set_max_workers(2).unwrap();
+    for n in [&a, &b, &wide] {
+        p.add_task(Task::new(n.clone(), |_| Ok(())).trigger_rule(TriggerRule::AllDone))
+            .unwrap();
+    }
+    p.add_dependency(&a, &wide).unwrap();
+    p.add_dependency(&b, &wide).unwrap();
+    let result = p.run().unwrap();
+    assert_eq!(result.status(), RunStatus::Success);
+    assert_history_matches(&*backend, &result);
+    let stored = backend.get_run(result.run_id()).unwrap().unwrap();
+    let names: Vec<&String> = stored.tasks.keys().collect();
+    assert_eq!(names, [&a, &b, &wide]);
+
+    let mut r = run("longnames", "long-live", 1.0, &[(&a, TaskStatus::Pending)]);
+    backend.save_run(&r).unwrap();
+    backend
+        .update_task_statuses(
+            "long-live",
+            &[(&a, TaskStatus::Running), (&b, TaskStatus::Skipped)],
+        )
+        .unwrap();
+    backend
+        .update_task_status("long-live", &a, TaskStatus::Success)
+        .unwrap();
+    r.tasks.insert(a, TaskStatus::Success);
+    r.tasks.insert(b, TaskStatus::Skipped);
+    assert_eq!(backend.get_run("long-live").unwrap(), Some(r));
+}
+
+/// `n` characters drawn from `alphabet` by a fixed pseudo-random sequence.
+pub fn noise(n: usize, alphabet: &str) -> String {
+    let chars: Vec<char> = alphabet.chars().collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chars[(x % chars.len() as u64) as usize]
+        })
+        .collect()
+}
+
+/// `expected` is every stored row of `pipeline`, newest first as the
+/// backend orders them: `(run_id, None)` for a readable run, `(run_id,
+/// Some(part))` for an unreadable row whose reason contains `part` (and
+/// names its column). At every limit, the listing splits the first `limit`
+/// rows into runs and unreadable rows, in order; `list_runs` returns the
+/// same runs and does not fail; `get_run` of an unreadable row is a Backend
+/// error naming the run and what is wrong.
+pub fn check_unreadable_rows(b: &dyn Backend, pipeline: &str, expected: &[(&str, Option<&str>)]) {
+    for limit in 0..=expected.len() + 1 {
+        let want = &expected[..limit.min(expected.len())];
+        let report = b.list_runs_report(Some(pipeline), limit as u32).unwrap();
+        let ids: Vec<&str> = report.runs.iter().map(|r| r.run_id.as_str()).collect();
+        let want_ids: Vec<&str> = want
+            .iter()
+            .filter(|(_, bad)| bad.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(ids, want_ids, "readable runs at limit {limit}");
+        let bad: Vec<(&str, &str)> = report
+            .unreadable
+            .iter()
+            .map(|u| (u.run_id.as_str(), u.reason.as_str()))
+            .collect();
+        let want_bad: Vec<(&str, &str)> = want
+            .iter()
+            .filter_map(|(id, bad)| bad.map(|part| (*id, part)))
+            .collect();
+        assert_eq!(bad.len(), want_bad.len(), "{bad:?} at limit {limit}");
+        for ((id, reason), (want_id, part)) in bad.iter().zip(&want_bad) {
+            assert_eq!(id, want_id, "{bad:?}");
+            assert!(reason.contains(part), "{id}: {reason:?} lacks {part:?}");
+        }
+        let runs = b.list_runs(Some(pipeline), limit as u32).unwrap();
+        assert_eq!(runs, report.runs);
+    }
+    for (id, bad) in expected {
+        match bad {
+            None => assert!(b.get_run(id).unwrap().is_some(), "{id}"),
+            Some(part) if !id.is_empty() => {
+                let e = b.get_run(id).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+                let m = e.message();
+                assert!(
+                    m.contains(&format!("{id:?}")) && m.contains(part),
+                    "get_run({id:?}): {m}"
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    // Every pipeline: the same rows, plus whatever else is stored.
+    let all = b.list_runs_report(None, 1000).unwrap();
+    for (id, bad) in expected {
+        let listed = match bad {
+            None => all.runs.iter().any(|r| r.run_id == *id),
+            Some(_) => all.unreadable.iter().any(|u| u.run_id == *id),
+        };
+        assert!(listed, "{id} in the listing of every pipeline");
+    }
 }
