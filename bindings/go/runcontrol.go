@@ -55,7 +55,7 @@ func timeoutMS(d time.Duration) (uint32, bool) {
 type runState struct {
 	ctx   context.Context
 	token *C.DorchCancelToken
-	fired atomic.Bool
+	fire  sync.Once    // a second caller waits until the token has fired
 	id    atomic.Value // string: the run id, once started
 }
 
@@ -74,18 +74,22 @@ func (rs *runState) started(runID string) {
 // after each task of the run returns.
 func (rs *runState) stop() {
 	err := rs.ctx.Err()
-	if err == nil || !rs.fired.CompareAndSwap(false, true) {
+	if err == nil {
 		return
 	}
-	reason := strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "?")
-	if reason == "" {
-		reason = "context done"
-	}
-	creason := C.CString(reason)
-	defer C.free(unsafe.Pointer(creason))
-	var msg *C.char
-	C.dg_cancel_token_cancel(rs.token, creason, &msg)
-	cfree(msg)
+	// Once, and not a flag: when the watching goroutine is firing the token,
+	// a task that returns must wait for it before the library goes on.
+	rs.fire.Do(func() {
+		reason := strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "?")
+		if reason == "" {
+			reason = "context done"
+		}
+		creason := C.CString(reason)
+		defer C.free(unsafe.Pointer(creason))
+		var msg *C.char
+		C.dg_cancel_token_cancel(rs.token, creason, &msg)
+		cfree(msg)
+	})
 }
 
 // activeRuns maps the ids of RunContext runs in progress to their state.
@@ -175,11 +179,12 @@ func startRun(op string, ctx context.Context) (*runState, cgo.Handle, func(), er
 	if ctx.Done() == nil {
 		return nil, 0, nil, nil
 	}
-	rs := &runState{ctx: ctx}
+	var tok *C.DorchCancelToken
 	var msg *C.char
-	if err := cerr(op, C.dg_cancel_token_new(&rs.token, &msg), msg); err != nil {
+	if err := cerr(op, C.dg_cancel_token_new(&tok, &msg), msg); err != nil {
 		return nil, 0, nil, err
 	}
+	rs := &runState{ctx: ctx, token: tok}
 	h := newHandle(rs)
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
