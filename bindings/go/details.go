@@ -115,8 +115,13 @@ func (b *Backend) TaskDetails(runID string) ([]TaskDetail, error) {
 
 // detailFromC copies a borrowed C detail into Go values.
 func detailFromC(d *C.DorchTaskDetail) TaskDetail {
+	return detailFromCNamed(d, C.GoString(d.name))
+}
+
+// detailFromCNamed is detailFromC for a detail whose name is known.
+func detailFromCNamed(d *C.DorchTaskDetail, name string) TaskDetail {
 	td := TaskDetail{
-		Name:     C.GoString(d.name),
+		Name:     name,
 		Status:   taskStatusFromC(C.int(d.status)),
 		Attempts: int(d.attempts),
 	}
@@ -132,13 +137,13 @@ func detailFromC(d *C.DorchTaskDetail) TaskDetail {
 	return td
 }
 
-// resultDetail copies the detail of task cname from a C run result.
-func resultDetail(out *C.DorchRunResult, cname *C.char) (TaskDetail, bool) {
+// resultDetail copies the detail of task name (cname in C) from a C run result.
+func resultDetail(out *C.DorchRunResult, cname *C.char, name string) (TaskDetail, bool) {
 	var d *C.DorchTaskDetail
 	if C.dorch_run_result_task_detail(out, cname, &d) != C.DORCH_OK || d == nil {
 		return TaskDetail{}, false
 	}
-	return detailFromC(d), true
+	return detailFromCNamed(d, name), true
 }
 
 // pushDetail hands a Store's detail to the library's sink.

@@ -510,7 +510,13 @@ func (p *Pipeline) collect(out *C.DorchRunResult) *RunResult {
 	}
 	for _, name := range p.tasks {
 		cname := C.CString(name)
-		res.Tasks[name] = taskStatusFromC(C.int(C.dorch_run_result_task_status(out, cname)))
+		// The detail carries the status too: one call for both.
+		if d, ok := resultDetail(out, cname, name); ok {
+			res.details[name] = d
+			res.Tasks[name] = d.Status
+		} else {
+			res.Tasks[name] = taskStatusFromC(C.int(C.dorch_run_result_task_status(out, cname)))
+		}
 		var data *C.uint8_t
 		var n C.size_t
 		if C.dorch_run_result_output(out, cname, &data, &n) == C.DORCH_OK {
@@ -519,9 +525,6 @@ func (p *Pipeline) collect(out *C.DorchRunResult) *RunResult {
 			} else {
 				res.Outputs[name] = C.GoBytes(unsafe.Pointer(data), C.int(n))
 			}
-		}
-		if d, ok := resultDetail(out, cname); ok {
-			res.details[name] = d
 		}
 		C.free(unsafe.Pointer(cname))
 	}
