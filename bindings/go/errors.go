@@ -20,10 +20,11 @@ const (
 	CodeBackend
 	CodeTaskFailed
 	CodePanic
-	// CodeCancelled: the run was stopped through its context (cancelled, or
-	// its deadline passed); the result is still returned.
+	// CodeCancelled: the run was stopped because its context was cancelled
+	// (Pipeline.RunContext); the result is still returned.
 	CodeCancelled
-	// CodeTimeout: the run passed its deadline; the result is still returned.
+	// CodeTimeout: the run was stopped because its context's deadline
+	// passed; the result is still returned.
 	CodeTimeout
 	// CodeUnsupported: the backend does not keep what was asked for (task
 	// details of a Store that is not a DetailStore).
