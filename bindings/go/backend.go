@@ -172,9 +172,10 @@ func NewCustomBackend(store Store, opts ...CustomOption) (*Backend, error) {
 	if cfg.threadSafe {
 		ts = 1
 	}
+	_, details := store.(DetailStore) // see details.go
 	var out *C.DorchBackend
 	var msg *C.char
-	if err := cerr("NewCustomBackend", C.dg_backend_custom(C.uintptr_t(h), ts, &out, &msg), msg); err != nil {
+	if err := cerr("NewCustomBackend", C.dg_backend_custom(C.uintptr_t(h), ts, C.int(boolInt(details)), &out, &msg), msg); err != nil {
 		releaseHandle(h)
 		return nil, err
 	}

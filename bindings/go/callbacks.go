@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"runtime/cgo"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -43,10 +44,19 @@ var liveHandles atomic.Int64
 //export goTaskCall
 func goTaskCall(ctx *C.DorchTaskContext, h C.uintptr_t) (code C.DorchCode) {
 	t := cgo.Handle(h).Value().(*taskEntry)
-	tc := &TaskContext{ctx: ctx, task: t}
+	tc := &TaskContext{ctx: ctx, task: t, start: time.Now()}
+	if rs := activeRuns.of(ctx); rs != nil {
+		tc.run, tc.parent = rs, rs.ctx
+	}
 	tc.live.Store(true)
 	defer func() {
 		tc.live.Store(false)
+		tc.finish()
+		if tc.run != nil {
+			// A task that cancelled its run's context is followed by no
+			// other task: fire the token before the library goes on.
+			tc.run.stop()
+		}
 		if r := recover(); r != nil {
 			t.fail(ctx, fmt.Sprintf("task %q panicked: %v", t.name, r))
 			code = C.DORCH_ERR_TASK_FAILED

@@ -20,6 +20,15 @@ const (
 	CodeBackend
 	CodeTaskFailed
 	CodePanic
+	// CodeCancelled: the run was stopped because its context was cancelled
+	// (Pipeline.RunContext); the result is still returned.
+	CodeCancelled
+	// CodeTimeout: the run was stopped because its context's deadline
+	// passed; the result is still returned.
+	CodeTimeout
+	// CodeUnsupported: the backend does not keep what was asked for (task
+	// details of a Store that is not a DetailStore).
+	CodeUnsupported
 )
 
 var codeNames = [...]string{
@@ -32,6 +41,9 @@ var codeNames = [...]string{
 	CodeBackend:         "backend error",
 	CodeTaskFailed:      "task failed",
 	CodePanic:           "panic",
+	CodeCancelled:       "cancelled",
+	CodeTimeout:         "timed out",
+	CodeUnsupported:     "unsupported",
 }
 
 func (c Code) String() string {
@@ -53,7 +65,14 @@ type Error struct {
 	Code    Code
 	Op      string // the Go method that failed, e.g. "Pipeline.AddDependency"
 	Message string // the library's message (dorch_last_error), if any
+
+	// cause is what stopped a run (the context's error), returned by Unwrap.
+	cause error
 }
+
+// Unwrap returns the context error that stopped a run (context.Canceled or
+// context.DeadlineExceeded), so that errors.Is matches it; nil otherwise.
+func (e *Error) Unwrap() error { return e.cause }
 
 func (e *Error) Error() string {
 	s := "dremioorch"
@@ -76,7 +95,7 @@ func (e *Error) Is(target error) bool {
 	if t.Op == "" && t.Message == "" {
 		return t.Code == e.Code
 	}
-	return *t == *e
+	return t.Code == e.Code && t.Op == e.Op && t.Message == e.Message
 }
 
 // Sentinels for errors.Is, one per code.
@@ -89,6 +108,9 @@ var (
 	ErrBackend         = &Error{Code: CodeBackend}
 	ErrTaskFailed      = &Error{Code: CodeTaskFailed}
 	ErrPanic           = &Error{Code: CodePanic}
+	ErrCancelled       = &Error{Code: CodeCancelled}
+	ErrTimeout         = &Error{Code: CodeTimeout}
+	ErrUnsupported     = &Error{Code: CodeUnsupported}
 )
 
 // ErrClosed is returned by methods called on a closed Backend or Pipeline.

@@ -6,9 +6,11 @@ package dremioorch
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/cgo"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +32,7 @@ type taskConfig struct {
 	retries    int
 	retryDelay time.Duration
 	rule       TriggerRule
+	timeout    time.Duration // WithTimeout (runcontrol.go)
 }
 
 // WithRetries sets the number of extra attempts after a failed one (default 0).
@@ -48,6 +51,7 @@ type taskEntry struct {
 	name    string
 	fn      TaskFunc
 	retries int
+	timeout time.Duration // per attempt, whole milliseconds; 0: none
 	errs    *runErrors
 }
 
@@ -104,12 +108,22 @@ func (e *runErrors) end(runID string) map[string]string {
 	return m
 }
 
-// TaskContext is what a task sees during one attempt. It is valid only until
-// the TaskFunc returns.
+// TaskContext is what a task sees during one attempt. Its methods that read
+// the run (RunID, Attempt, Get) are valid only until the TaskFunc returns;
+// its context.Context methods (Context, Done, Err, Deadline, Value, Sleep;
+// see runcontrol.go) may be used from any goroutine, even afterwards.
 type TaskContext struct {
 	ctx  *C.DorchTaskContext
 	task *taskEntry
 	live atomic.Bool
+
+	parent context.Context // the run's context (RunContext), else nil
+	run    *runState       // the RunContext run, else nil
+	start  time.Time       // when this attempt started
+	mu     sync.Mutex
+	goctx  context.Context // made on first use
+	cancel context.CancelFunc
+	ended  bool // the callback returned
 }
 
 func (c *TaskContext) check() {
@@ -168,6 +182,11 @@ type Pipeline struct {
 	tasks   []string
 	errs    *runErrors
 	running atomic.Int32
+
+	// The pipeline's C listener refers to listener through listenerHandle
+	// (listener.go), deleted by Close.
+	listener       *listenerState
+	listenerHandle cgo.Handle
 }
 
 // NewPipeline creates a pipeline recording its runs in backend (a fresh
@@ -202,7 +221,14 @@ func NewPipeline(name string, backend *Backend, workers int) (*Pipeline, error) 
 		C.dorch_pipeline_free(out)
 		return nil, err
 	}
-	p := &Pipeline{ptr: out, name: name, errs: &runErrors{byRun: make(map[string]map[string]string)}}
+	p := &Pipeline{ptr: out, name: name, errs: &runErrors{byRun: make(map[string]map[string]string)},
+		listener: &listenerState{}}
+	p.listenerHandle = newHandle(p.listener)
+	if err := p.installListener(op, out, false); err != nil {
+		C.dorch_pipeline_free(out)
+		releaseHandle(p.listenerHandle)
+		return nil, err
+	}
 	runtime.SetFinalizer(p, (*Pipeline).Close)
 	return p, nil
 }
@@ -223,6 +249,9 @@ func (p *Pipeline) Close() error {
 	if ptr != nil {
 		runtime.SetFinalizer(p, nil)
 		C.dorch_pipeline_free(ptr)
+		// No run is in progress (Close waited for them), so the library
+		// calls the listener no more.
+		releaseHandle(p.listenerHandle)
 	}
 	return nil
 }
@@ -295,16 +324,21 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 	if delayMS < 0 || delayMS > math.MaxUint32 {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retry delay out of range: %v", name, cfg.retryDelay)}
 	}
+	timeout, ok := timeoutMS(cfg.timeout)
+	if !ok {
+		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: timeout out of range: %v", name, cfg.timeout)}
+	}
 	if err := checkNUL(op, name); err != nil {
 		return err
 	}
 	cname := cstring(name)
 	defer cfree(cname)
 	return p.write(op, func(ptr *C.DorchPipeline) error {
-		h := newHandle(&taskEntry{name: name, fn: fn, retries: cfg.retries, errs: p.errs})
+		h := newHandle(&taskEntry{name: name, fn: fn, retries: cfg.retries, errs: p.errs,
+			timeout: time.Duration(timeout) * time.Millisecond})
 		var msg *C.char
 		code := C.dg_pipeline_add_task(ptr, cname, C.uintptr_t(h), C.uint32_t(cfg.retries),
-			C.uint32_t(delayMS), rule, &msg)
+			C.uint32_t(delayMS), rule, C.uint32_t(timeout), &msg)
 		if err := cerr(op, code, msg); err != nil {
 			releaseHandle(h)
 			return err
@@ -378,8 +412,10 @@ type RunResult struct {
 	// Outputs holds the output of each successful task that returned one.
 	Outputs map[string][]byte
 	// Errors holds why each FAILED task failed (its last attempt's error or
-	// panic message).
+	// panic message, "timed out after N ms", "cancelled: <reason>").
 	Errors map[string]string
+
+	details map[string]TaskDetail // see TaskDetail (details.go)
 }
 
 // Output returns the output of task, or nil.
@@ -392,16 +428,29 @@ func (r *RunResult) Output(task string) []byte { return r.Outputs[task] }
 // names the failed tasks. When the run could not run (a cycle, a backend
 // failure), it returns a nil result and an error with the library's code.
 func (p *Pipeline) Run() (*RunResult, error) {
-	const op = "Pipeline.Run"
+	return p.run("Pipeline.Run", context.Background())
+}
+
+// run is Run and RunContext (runcontrol.go).
+func (p *Pipeline) run(op string, ctx context.Context) (*RunResult, error) {
 	var res *RunResult
 	var runErr error
 	err := p.read(op, func(ptr *C.DorchPipeline) error {
 		p.running.Add(1)
 		defer p.running.Add(-1)
+		rs, h, end, err := startRun(op, ctx)
+		if err != nil {
+			return err
+		}
+		var tok *C.DorchCancelToken
+		if rs != nil {
+			tok = rs.token
+			defer end()
+		}
 		p.errs.begin()
 		var out *C.DorchRunResult
 		var msg *C.char
-		code := C.dg_pipeline_run(ptr, &out, &msg)
+		code := C.dg_pipeline_run_with(ptr, tok, C.uintptr_t(h), &out, &msg)
 		if out == nil {
 			p.errs.end("")
 			return cerr(op, code, msg)
@@ -409,16 +458,36 @@ func (p *Pipeline) Run() (*RunResult, error) {
 		defer C.dorch_run_result_free(out)
 		res = p.collect(out)
 		// Keep the messages of the tasks that ended FAILED (an attempt
-		// that failed before a successful retry leaves none).
+		// that failed before a successful retry leaves none), preferring
+		// the library's, which says when a timeout or cancellation ended
+		// the task.
 		res.Errors = make(map[string]string)
 		for name, msg := range p.errs.end(res.RunID) {
 			if res.Tasks[name] == TaskFailed {
 				res.Errors[name] = msg
 			}
 		}
-		if code == C.DORCH_ERR_TASK_FAILED {
+		for name, d := range res.details {
+			if d.Status == TaskFailed && d.Error != "" {
+				res.Errors[name] = d.Error
+			}
+		}
+		switch code {
+		case C.DORCH_ERR_TASK_FAILED:
 			cfree(msg)
 			runErr = &Error{Code: CodeTaskFailed, Op: op, Message: res.failure()}
+			return nil
+		case C.DORCH_ERR_CANCELLED, C.DORCH_ERR_TIMEOUT:
+			cause := ctx.Err()
+			if cause == nil { // not from this binding's token: the library's own
+				cause = context.Canceled
+				if code == C.DORCH_ERR_TIMEOUT {
+					cause = context.DeadlineExceeded
+				}
+			}
+			text := C.GoString(msg)
+			cfree(msg)
+			runErr = ctxError(op, cause, text)
 			return nil
 		}
 		return cerr(op, code, msg)
@@ -437,10 +506,17 @@ func (p *Pipeline) collect(out *C.DorchRunResult) *RunResult {
 		Status:       runStatusFromC(C.int(C.dorch_run_result_status(out))),
 		Tasks:        make(map[string]TaskStatus, len(p.tasks)),
 		Outputs:      make(map[string][]byte),
+		details:      make(map[string]TaskDetail, len(p.tasks)),
 	}
 	for _, name := range p.tasks {
 		cname := C.CString(name)
-		res.Tasks[name] = taskStatusFromC(C.int(C.dorch_run_result_task_status(out, cname)))
+		// The detail carries the status too: one call for both.
+		if d, ok := resultDetail(out, cname, name); ok {
+			res.details[name] = d
+			res.Tasks[name] = d.Status
+		} else {
+			res.Tasks[name] = taskStatusFromC(C.int(C.dorch_run_result_task_status(out, cname)))
+		}
 		var data *C.uint8_t
 		var n C.size_t
 		if C.dorch_run_result_output(out, cname, &data, &n) == C.DORCH_OK {

@@ -25,6 +25,12 @@ static DorchCode dg_vt_update(void *ud, const char *run_id, const char *task, Do
 static DorchCode dg_vt_list(void *ud, const char *pipeline, uint32_t limit, DorchRunSink *sink) {
 	return goStoreListRuns((uintptr_t)ud, (char *)pipeline, limit, sink);
 }
+static DorchCode dg_vt_update_detail(void *ud, const char *run_id, const DorchTaskDetail *d) {
+	return goStoreUpdateTaskDetail((uintptr_t)ud, (char *)run_id, (DorchTaskDetail *)d);
+}
+static DorchCode dg_vt_get_details(void *ud, const char *run_id, DorchTaskDetailSink *sink) {
+	return goStoreGetTaskDetails((uintptr_t)ud, (char *)run_id, sink);
+}
 
 // Each shim below makes one library call and, when it fails, copies
 // dorch_last_error() in that same C call: the message is per OS thread, and
@@ -51,7 +57,7 @@ DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **ou
 DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err) {
 	DG_RET(err, dorch_backend_open(url, out));
 }
-DorchCode dg_backend_custom(uintptr_t h, int thread_safe, DorchBackend **out, char **err) {
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, DorchBackend **out, char **err) {
 	DorchBackendVTable vt;
 	memset(&vt, 0, sizeof vt);
 	vt.struct_size = sizeof vt;
@@ -61,6 +67,10 @@ DorchCode dg_backend_custom(uintptr_t h, int thread_safe, DorchBackend **out, ch
 	vt.update_task_status = dg_vt_update;
 	vt.list_runs = dg_vt_list;
 	vt.destroy = dg_free_ud;
+	if (details) {
+		vt.update_task_detail = dg_vt_update_detail;
+		vt.get_task_details = dg_vt_get_details;
+	}
 	DG_RET(err, dorch_backend_custom(&vt, (void *)h, out));
 }
 DorchCode dg_backend_save_run(DorchBackend *b, const DorchRunInfo *run, char **err) {
@@ -88,13 +98,14 @@ DorchCode dg_pipeline_set_max_workers(DorchPipeline *p, uint32_t n, char **err) 
 	DG_RET(err, dorch_pipeline_set_max_workers(p, n));
 }
 DorchCode dg_pipeline_add_task(DorchPipeline *p, const char *name, uintptr_t h,
-		uint32_t retries, uint32_t retry_delay_ms, int rule, char **err) {
+		uint32_t retries, uint32_t retry_delay_ms, int rule, uint32_t timeout_ms, char **err) {
 	DorchTaskOptions o;
 	memset(&o, 0, sizeof o);
 	o.struct_size = sizeof o;
 	o.retries = retries;
 	o.retry_delay_ms = retry_delay_ms;
 	o.trigger_rule = (DorchTriggerRule)rule;
+	o.timeout_ms = timeout_ms;
 	DG_RET(err, dorch_pipeline_add_task(p, name, dg_task_fn, (void *)h, dg_free_ud, &o));
 }
 DorchCode dg_pipeline_add_dependency(DorchPipeline *p, const char *up, const char *down, char **err) {
@@ -144,4 +155,67 @@ void dg_run_free(DorchRunInfo *r) {
 	free((char *)r->run_id);
 	for (size_t i = 0; i < r->tasks_len; i++) free((char *)r->tasks[i].name);
 	free(r);
+}
+
+// Run control.
+
+// The Go run being started on this thread (a cgo.Handle; 0: none), read by
+// the listener's on_run(RUNNING). Saved and restored around each run, so a
+// run started from a task running on this thread does not disturb it.
+static _Thread_local uintptr_t dg_cur_run;
+
+static void dg_on_run(void *ud, const char *pipeline, const char *run_id, DorchRunStatus st) {
+	uintptr_t run = st == DORCH_RUN_RUNNING ? dg_cur_run : 0;
+	goOnRun((uintptr_t)ud, run, (char *)pipeline, (char *)run_id, (int)st);
+}
+static void dg_on_task(void *ud, const char *run_id, const DorchTaskDetail *d) {
+	goOnTask((uintptr_t)ud, (char *)run_id, (DorchTaskDetail *)d);
+}
+
+DorchCode dg_pipeline_run_with(DorchPipeline *p, DorchCancelToken *tok, uintptr_t run,
+		DorchRunResult **out, char **err) {
+	DorchRunOptions o;
+	memset(&o, 0, sizeof o);
+	o.struct_size = sizeof o;
+	o.cancel = tok;
+	uintptr_t saved = dg_cur_run;
+	dg_cur_run = run;
+	DorchCode c = dorch_pipeline_run_with(p, &o, out);
+	dg_cur_run = saved;
+	*err = dg_err(c);
+	return c;
+}
+DorchCode dg_pipeline_set_listener(DorchPipeline *p, uintptr_t h, int with_task, char **err) {
+	DorchListener l;
+	memset(&l, 0, sizeof l);
+	l.struct_size = sizeof l;
+	l.user_data = (void *)h;
+	l.on_run = dg_on_run;
+	l.on_task = with_task ? dg_on_task : NULL;
+	DG_RET(err, dorch_pipeline_set_listener(p, &l));
+}
+DorchCode dg_cancel_token_new(DorchCancelToken **out, char **err) {
+	DG_RET(err, dorch_cancel_token_new(out));
+}
+DorchCode dg_cancel_token_cancel(DorchCancelToken *t, const char *reason, char **err) {
+	DG_RET(err, dorch_cancel_token_cancel(t, reason));
+}
+DorchCode dg_backend_get_task_details(DorchBackend *b, const char *run_id,
+		DorchTaskDetailList **out, char **err) {
+	DG_RET(err, dorch_backend_get_task_details(b, run_id, out));
+}
+DorchCode dg_detail_sink_push(DorchTaskDetailSink *sink, const char *name, int status,
+		uint32_t attempts, bool has_start, double start, bool has_end, double end,
+		const char *error) {
+	DorchTaskDetail d;
+	memset(&d, 0, sizeof d);
+	d.name = name;
+	d.status = (DorchTaskStatus)status;
+	d.attempts = attempts;
+	d.has_start_time = has_start;
+	d.start_time = has_start ? start : 0.0;
+	d.has_end_time = has_end;
+	d.end_time = has_end ? end : 0.0;
+	d.error = error;
+	return dorch_task_detail_sink_push(sink, &d);
 }

@@ -21,7 +21,7 @@ DorchCode dg_backend_sqlite(const char *path, DorchBackend **out, char **err);
 DorchCode dg_backend_postgres(const char *dsn, const char *table, DorchBackend **out, char **err);
 DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **out, char **err);
 DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err);
-DorchCode dg_backend_custom(uintptr_t h, int thread_safe, DorchBackend **out, char **err);
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, DorchBackend **out, char **err);
 DorchCode dg_backend_save_run(DorchBackend *b, const DorchRunInfo *run, char **err);
 DorchCode dg_backend_update_task_status(DorchBackend *b, const char *run_id,
 		const char *task, int s, char **err);
@@ -33,7 +33,7 @@ DorchCode dg_run_sink_push(DorchRunSink *sink, const DorchRunInfo *run, char **e
 DorchCode dg_pipeline_new(const char *name, DorchBackend *b, DorchPipeline **out, char **err);
 DorchCode dg_pipeline_set_max_workers(DorchPipeline *p, uint32_t n, char **err);
 DorchCode dg_pipeline_add_task(DorchPipeline *p, const char *name, uintptr_t h,
-		uint32_t retries, uint32_t retry_delay_ms, int rule, char **err);
+		uint32_t retries, uint32_t retry_delay_ms, int rule, uint32_t timeout_ms, char **err);
 DorchCode dg_pipeline_add_dependency(DorchPipeline *p, const char *up, const char *down, char **err);
 DorchCode dg_pipeline_set_context(DorchPipeline *p, const char *key, const uint8_t *data,
 		size_t len, char **err);
@@ -49,5 +49,24 @@ void dg_run_set_head(DorchRunInfo *r, char *pipeline_name, char *run_id, double 
 		bool has_end_time, double end_time, int status);
 void dg_run_set_task(DorchRunInfo *r, size_t i, char *name, int status);
 void dg_run_free(DorchRunInfo *r);
+
+// Run control (runcontrol.go, listener.go, details.go).
+
+// Runs p with a cancel token (or NULL). run, a runtime/cgo.Handle of the Go
+// run (0: none), is handed to goOnRun with the run's first event
+// (on_run(RUNNING), which the library emits on this thread before any task
+// starts), so that Go learns the run's id before its tasks run.
+DorchCode dg_pipeline_run_with(DorchPipeline *p, DorchCancelToken *tok, uintptr_t run,
+		DorchRunResult **out, char **err);
+// Installs the pipeline's listener: user_data is the cgo.Handle h; on_run
+// is always set, on_task only when with_task.
+DorchCode dg_pipeline_set_listener(DorchPipeline *p, uintptr_t h, int with_task, char **err);
+DorchCode dg_cancel_token_new(DorchCancelToken **out, char **err);
+DorchCode dg_cancel_token_cancel(DorchCancelToken *t, const char *reason, char **err);
+DorchCode dg_backend_get_task_details(DorchBackend *b, const char *run_id,
+		DorchTaskDetailList **out, char **err);
+DorchCode dg_detail_sink_push(DorchTaskDetailSink *sink, const char *name, int status,
+		uint32_t attempts, bool has_start, double start, bool has_end, double end,
+		const char *error);
 
 #endif
