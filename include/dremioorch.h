@@ -405,11 +405,13 @@ typedef struct DorchRunOptions {
 
 /**
  * Told of a run's events. The library copies the struct; `user_data` is
- * the host's and is never freed by the library. Calls come from the run's
- * threads (any worker), outside every lock of the library, in order for
- * each task; the first is `on_run(RUNNING)` and the last `on_run` with the
- * final status, all before the run call returns. Strings and the detail
- * are borrowed for the call only. A listener cannot change the run.
+ * the host's and is never freed by the library. Calls happen outside every
+ * lock of the library, in order for each task, all before the run call
+ * returns: first `on_run(RUNNING)`, on the thread that called the run
+ * function, before any task starts; then `on_task` for every task change,
+ * from the run's worker threads; last `on_run` with the final status, on
+ * the calling thread again. Strings and the detail are borrowed for the
+ * call only. A listener cannot change the run.
  */
 typedef struct DorchListener {
     /**

@@ -354,3 +354,18 @@ fn retries_stop_when_the_run_is_cancelled() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(r.error("flaky"), Some("cancelled: stop retrying"));
 }
+
+#[test]
+fn a_token_fired_after_the_last_task_changes_nothing() {
+    let token = CancelToken::new();
+    let mut p = Pipeline::new("late_cancel").unwrap();
+    let t = token.clone();
+    p.add_task(Task::new("only", move |_| {
+        t.cancel(Some("late"));
+        Ok(())
+    }))
+    .unwrap();
+    let r = p.run_with(&RunOptions::new().cancel_token(token)).unwrap();
+    assert_eq!(r.interruption(), None);
+    assert_eq!(r.status(), RunStatus::Success);
+}

@@ -176,7 +176,14 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
     exec.run_workers(&events, &budget);
     let sched = exec.sched.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut slots = sched.slots;
-    let interruption = control.interruption();
+    // A token fired (or a timeout passed) after the last task ended changed
+    // nothing: the run is not counted as interrupted.
+    let interruption = control.interruption().filter(|why| {
+        let error = why.task_error();
+        slots
+            .iter()
+            .any(|s| s.status == TaskStatus::Pending || s.error.as_deref() == Some(error.as_str()))
+    });
 
     // A stopped run's unstarted tasks become SKIPPED, saying why.
     let mut final_write = Ok(());
