@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "forward.h"
 
 static DorchCode t_ok(DorchTaskContext *ctx, void *ud) {
     (void)ctx;
@@ -166,40 +167,14 @@ static void test_free_inside_task(void) {
 
 /* ---- 8 and 9: custom backends over an in-memory one ---- */
 typedef struct {
-    DorchBackend *inner;
+    DorchBackend *inner; /* first: forward.h */
     DorchCode save_code; /* what save_run returns (DORCH_OK: forward) */
     DorchBackend *self;  /* the custom backend itself, for nested runs */
     atomic_int nested_runs;
     atomic_int nested_ok;
 } Fwd;
 
-static DorchCode push_all(DorchRunList *l, DorchRunSink *sink) {
-    for (size_t i = 0; i < dorch_run_list_len(l); i++) {
-        DorchCode rc = dorch_run_sink_push(sink, dorch_run_list_get(l, i));
-        if (rc != DORCH_OK) return rc;
-    }
-    return DORCH_OK;
-}
-static DorchCode fwd_get(void *ud, const char *id, DorchRunSink *sink) {
-    Fwd *f = ud;
-    DorchRunList *l = NULL;
-    DorchCode rc = dorch_backend_get_run(f->inner, id, &l);
-    if (rc == DORCH_OK) rc = push_all(l, sink);
-    dorch_run_list_free(l);
-    return rc;
-}
-static DorchCode fwd_update(void *ud, const char *id, const char *task, DorchTaskStatus st) {
-    return dorch_backend_update_task_status(((Fwd *)ud)->inner, id, task, st);
-}
-static DorchCode fwd_list(void *ud, const char *pipeline, uint32_t limit, DorchRunSink *sink) {
-    Fwd *f = ud;
-    DorchRunList *l = NULL;
-    DorchCode rc = dorch_backend_list_runs(f->inner, pipeline, limit, &l);
-    if (rc == DORCH_OK) rc = push_all(l, sink);
-    dorch_run_list_free(l);
-    return rc;
-}
-static DorchCode fwd_save(void *ud, const DorchRunInfo *run) {
+static DorchCode failing_save(void *ud, const DorchRunInfo *run) {
     Fwd *f = ud;
     if (f->save_code != DORCH_OK) {
         dorch_set_error("the host's store has no room for this run");
@@ -212,7 +187,7 @@ static void test_backend_failure_code(void) {
     Fwd f;
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
-    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, fwd_save, fwd_get,
+    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, failing_save, fwd_get,
                              fwd_update, fwd_list, NULL, NULL, NULL};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&vt, &f, &b));
@@ -262,7 +237,7 @@ static void test_serialized_reentry(void) {
     Fwd f;
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
-    DorchBackendVTable vt = {sizeof vt, 0, fwd_save, nest_get, fwd_update, fwd_list, NULL, NULL, NULL};
+    DorchBackendVTable vt = {sizeof vt, 0, failing_save, nest_get, fwd_update, fwd_list, NULL, NULL, NULL};
     CHECK_OK(dorch_backend_custom(&vt, &f, &f.self));
     /* a 2-worker pipeline on the same backend, called into from a vtable function */
     DorchPipeline *p = NULL;

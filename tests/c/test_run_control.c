@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "check.h"
+#include "forward.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -324,36 +325,9 @@ static void test_listener(void) {
 
 /* ---- custom backends with and without the detail slots ---- */
 typedef struct {
-    DorchBackend *inner;
+    DorchBackend *inner; /* first: forward.h */
     atomic_int detail_calls;
 } Fwd;
-static DorchCode push_all(DorchRunList *l, DorchRunSink *sink) {
-    for (size_t i = 0; i < dorch_run_list_len(l); i++) {
-        DorchCode rc = dorch_run_sink_push(sink, dorch_run_list_get(l, i));
-        if (rc != DORCH_OK) return rc;
-    }
-    return DORCH_OK;
-}
-static DorchCode f_save(void *ud, const DorchRunInfo *run) {
-    return dorch_backend_save_run(((Fwd *)ud)->inner, run);
-}
-static DorchCode f_get(void *ud, const char *id, DorchRunSink *sink) {
-    DorchRunList *l = NULL;
-    DorchCode rc = dorch_backend_get_run(((Fwd *)ud)->inner, id, &l);
-    if (rc == DORCH_OK) rc = push_all(l, sink);
-    dorch_run_list_free(l);
-    return rc;
-}
-static DorchCode f_update(void *ud, const char *id, const char *task, DorchTaskStatus st) {
-    return dorch_backend_update_task_status(((Fwd *)ud)->inner, id, task, st);
-}
-static DorchCode f_list(void *ud, const char *pipeline, uint32_t limit, DorchRunSink *sink) {
-    DorchRunList *l = NULL;
-    DorchCode rc = dorch_backend_list_runs(((Fwd *)ud)->inner, pipeline, limit, &l);
-    if (rc == DORCH_OK) rc = push_all(l, sink);
-    dorch_run_list_free(l);
-    return rc;
-}
 /* The detail slots keep one detail per task in a tiny table. */
 typedef struct {
     char name[16];
@@ -397,8 +371,8 @@ static void test_custom_backends(void) {
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
     /* the 0.1 vtable: no detail slots */
-    DorchBackendVTable old = {offsetof(DorchBackendVTable, update_task_detail), 0, f_save, f_get,
-                              f_update, f_list, NULL, (void *)1, (void *)1};
+    DorchBackendVTable old = {offsetof(DorchBackendVTable, update_task_detail), 0, fwd_save, fwd_get,
+                              fwd_update, fwd_list, NULL, (void *)1, (void *)1};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&old, &f, &b));
     DorchPipeline *p = NULL;
@@ -421,8 +395,8 @@ static void test_custom_backends(void) {
     CHECK(atomic_load(&f.detail_calls) == 0);
 
     /* with the slots: details go through them */
-    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, f_save, f_get, f_update,
-                             f_list, NULL, f_update_detail, f_get_details};
+    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, fwd_save, fwd_get, fwd_update,
+                             fwd_list, NULL, f_update_detail, f_get_details};
     CHECK_OK(dorch_backend_custom(&vt, &f, &b));
     CHECK_OK(dorch_pipeline_new("custom_new", b, &p));
     CHECK_OK(dorch_pipeline_add_task(p, "a", t_ok, NULL, NULL, NULL));
