@@ -469,6 +469,8 @@ void dorch_set_error(const char *message);
 
 /**
  * A new in-memory backend (runs are lost when the last reference goes).
+ * It keeps the newest 10,000 runs: beyond that the oldest finished run is
+ * dropped when a new one starts.
  * Free `*out` with `dorch_backend_free`.
  */
 enum DorchCode dorch_backend_memory(struct DorchBackend **out);

@@ -3,14 +3,29 @@
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
-/// Keeps runs (and their task details) in a map in memory; everything is
-/// lost when the process exits.
-#[derive(Default)]
+/// Keeps runs (and their task details) in memory; everything is lost when
+/// the process exits. It keeps the newest [`MemoryBackend::DEFAULT_MAX_RUNS`]
+/// runs by default (see [`MemoryBackend::with_max_runs`]), so a long-lived
+/// process does not grow without limit.
 pub struct MemoryBackend {
-    runs: Mutex<HashMap<String, Stored>>,
+    state: Mutex<State>,
+    max_runs: usize,
+}
+
+#[derive(Default)]
+struct State {
+    runs: HashMap<String, Stored>,
+    /// Run ids in the order they were first saved (oldest first).
+    order: VecDeque<String>,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::with_max_runs(Self::DEFAULT_MAX_RUNS)
+    }
 }
 
 struct Stored {
@@ -19,15 +34,49 @@ struct Stored {
 }
 
 impl MemoryBackend {
-    /// An empty backend.
+    /// How many runs [`MemoryBackend::new`] keeps.
+    pub const DEFAULT_MAX_RUNS: usize = 10_000;
+
+    /// An empty backend keeping the newest [`Self::DEFAULT_MAX_RUNS`] runs.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stored>> {
+    /// An empty backend keeping at most `max_runs` runs (at least 1): when a
+    /// new run would pass the bound, the oldest finished run is dropped
+    /// (a RUNNING run is never dropped, so a backend with that many runs in
+    /// progress holds more). `usize::MAX` keeps every run.
+    pub fn with_max_runs(max_runs: usize) -> Self {
+        MemoryBackend {
+            state: Mutex::new(State::default()),
+            max_runs: max_runs.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-written record
         // (every mutation is a single insert), so a poisoned map is still sound.
-        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl State {
+    /// Drops the oldest finished runs while more than `max` are kept.
+    fn evict(&mut self, max: usize) {
+        let mut i = 0;
+        while self.runs.len() > max && i < self.order.len() {
+            let running = self
+                .runs
+                .get(&self.order[i])
+                .is_some_and(|s| s.run.status == crate::model::RunStatus::Running);
+            if running {
+                i += 1;
+                continue;
+            }
+            if let Some(id) = self.order.remove(i) {
+                self.runs.remove(&id);
+            }
+        }
     }
 }
 
@@ -37,13 +86,19 @@ fn unknown(run_id: &str) -> Error {
 
 impl Backend for MemoryBackend {
     fn save_run(&self, run: &PipelineRun) -> Result<()> {
-        let mut runs = self.lock();
-        let stored = runs
+        let mut state = self.lock();
+        let state = &mut *state;
+        let mut new = false;
+        let stored = state
+            .runs
             .entry(run.run_id.clone())
             .and_modify(|s| s.run = run.clone())
-            .or_insert_with(|| Stored {
-                run: run.clone(),
-                details: BTreeMap::new(),
+            .or_insert_with(|| {
+                new = true;
+                Stored {
+                    run: run.clone(),
+                    details: BTreeMap::new(),
+                }
             });
         // The record's statuses win over the detail's (as over live updates).
         for (name, status) in &run.tasks {
@@ -51,16 +106,20 @@ impl Backend for MemoryBackend {
                 d.status = *status;
             }
         }
+        if new {
+            state.order.push_back(run.run_id.clone());
+            state.evict(self.max_runs);
+        }
         Ok(())
     }
 
     fn get_run(&self, run_id: &str) -> Result<Option<PipelineRun>> {
-        Ok(self.lock().get(run_id).map(|s| s.run.clone()))
+        Ok(self.lock().runs.get(run_id).map(|s| s.run.clone()))
     }
 
     fn update_task_status(&self, run_id: &str, task_name: &str, status: TaskStatus) -> Result<()> {
-        let mut runs = self.lock();
-        let stored = runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
+        let mut state = self.lock();
+        let stored = state.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
         stored.run.tasks.insert(task_name.to_string(), status);
         if let Some(d) = stored.details.get_mut(task_name) {
             d.status = status;
@@ -69,8 +128,8 @@ impl Backend for MemoryBackend {
     }
 
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
-        let mut runs = self.lock();
-        let stored = runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
+        let mut state = self.lock();
+        let stored = state.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
         for u in updates {
             stored.run.tasks.insert(u.task.to_string(), u.status);
             stored.details.insert(u.task.to_string(), u.to_detail());
@@ -79,8 +138,8 @@ impl Backend for MemoryBackend {
     }
 
     fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
-        let runs = self.lock();
-        let stored = runs.get(run_id).ok_or_else(|| unknown(run_id))?;
+        let state = self.lock();
+        let stored = state.runs.get(run_id).ok_or_else(|| unknown(run_id))?;
         Ok(stored
             .run
             .tasks
@@ -96,13 +155,62 @@ impl Backend for MemoryBackend {
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
-        let runs = self.lock();
-        let mut out: Vec<&PipelineRun> = runs
+        let state = self.lock();
+        let mut out: Vec<&PipelineRun> = state
+            .runs
             .values()
             .map(|s| &s.run)
             .filter(|r| pipeline_name.is_none_or(|p| r.pipeline_name == p))
             .collect();
         out.sort_by(|a, b| b.start_time.total_cmp(&a.start_time));
         Ok(out.into_iter().take(limit as usize).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RunStatus;
+
+    fn run(id: &str, start: f64, status: RunStatus) -> PipelineRun {
+        PipelineRun {
+            pipeline_name: "p".into(),
+            run_id: id.into(),
+            start_time: start,
+            end_time: None,
+            status,
+            tasks: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_runs_but_never_drops_a_running_one() {
+        let b = MemoryBackend::with_max_runs(3);
+        b.save_run(&run("old-running", 1.0, RunStatus::Running))
+            .unwrap();
+        for i in 2..=6 {
+            b.save_run(&run(&format!("r{i}"), i as f64, RunStatus::Success))
+                .unwrap();
+        }
+        let ids: Vec<String> = b
+            .list_runs(None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(ids, ["r6", "r5", "old-running"]);
+        // Saving an existing run again does not count as a new one.
+        b.save_run(&run("r5", 5.0, RunStatus::Failed)).unwrap();
+        assert_eq!(b.list_runs(None, 100).unwrap().len(), 3);
+        // Once finished, the old run goes first.
+        b.save_run(&run("old-running", 1.0, RunStatus::Failed))
+            .unwrap();
+        b.save_run(&run("r7", 7.0, RunStatus::Success)).unwrap();
+        assert!(b.get_run("old-running").unwrap().is_none());
+        assert_eq!(b.list_runs(None, 100).unwrap().len(), 3);
+        assert_eq!(
+            MemoryBackend::new().max_runs,
+            MemoryBackend::DEFAULT_MAX_RUNS
+        );
     }
 }

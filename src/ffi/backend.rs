@@ -31,6 +31,8 @@ unsafe fn hand_out(
 }
 
 /// A new in-memory backend (runs are lost when the last reference goes).
+/// It keeps the newest 10,000 runs: beyond that the oldest finished run is
+/// dropped when a new one starts.
 /// Free `*out` with `dorch_backend_free`.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_backend_memory(out: *mut *mut DorchBackend) -> DorchCode {
