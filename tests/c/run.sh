@@ -53,7 +53,7 @@ build_and_run() { # compiler flags src name link [args...]
 }
 
 for link in shared static; do
-    for t in test_api test_custom_backend test_pipeline; do
+    for t in test_api test_custom_backend test_pipeline test_url; do
         case_ "$t-$link" build_and_run gcc "$CFLAGS" "tests/c/$t.c" "$t" "$link"
     done
     case_ "test_cpp-$link" build_and_run g++ "$CXXFLAGS" tests/c/test_cpp.cpp test_cpp "$link"

@@ -130,9 +130,9 @@ def main():
     db_a = os.path.join(tmp, "a.db")
     db_b = os.path.join(tmp, "b.db")
     check("sqlite: dremioorch -> dremioframe",
-          lambda: orch_to_df(lambda: df.SQLiteBackend(db_a), f"sqlite://{db_a}", "sqlite"))
+          lambda: orch_to_df(lambda: df.SQLiteBackend(db_a), f"sqlite:///{db_a}", "sqlite"))
     check("sqlite: dremioframe -> dremioorch",
-          lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite://{db_b}", "sqlite"))
+          lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite:///{db_b}", "sqlite"))
 
     # PostgreSQL.
     import psycopg2
