@@ -47,8 +47,11 @@ macro_rules! string_enum {
 string_enum!(
     /// Status of a whole run.
     RunStatus, "run status" {
+        /// Started and not finished.
         Running = "RUNNING",
+        /// Every task ended SUCCESS or SKIPPED.
         Success = "SUCCESS",
+        /// A task ended FAILED, or the backend failed during the run.
         Failed = "FAILED",
     }
 );
@@ -56,10 +59,15 @@ string_enum!(
 string_enum!(
     /// Status of one task within a run.
     TaskStatus, "task status" {
+        /// Not started yet.
         Pending = "PENDING",
+        /// An attempt is running.
         Running = "RUNNING",
+        /// An attempt succeeded.
         Success = "SUCCESS",
+        /// Every attempt failed.
         Failed = "FAILED",
+        /// Not run: its trigger rule was not met.
         Skipped = "SKIPPED",
     }
 );
@@ -96,12 +104,15 @@ impl TaskStatus {
 /// One run of a pipeline, as every backend stores it (dremioframe's `PipelineRun`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineRun {
+    /// The pipeline's name.
     pub pipeline_name: String,
+    /// A UUID v4, unique per run.
     pub run_id: String,
     /// Seconds since the Unix epoch.
     pub start_time: f64,
     /// Seconds since the Unix epoch; `None` while the run is going on.
     pub end_time: Option<f64>,
+    /// `RUNNING` until the run ends, then `SUCCESS` or `FAILED`.
     pub status: RunStatus,
     /// Task name -> status.
     pub tasks: BTreeMap<String, TaskStatus>,

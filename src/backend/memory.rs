@@ -13,6 +13,7 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// An empty backend.
     pub fn new() -> Self {
         Self::default()
     }

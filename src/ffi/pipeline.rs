@@ -41,6 +41,7 @@ pub struct DorchTaskOptions {
     pub retries: u32,
     /// Wait between attempts, in milliseconds.
     pub retry_delay_ms: u32,
+    /// When the task runs, given its upstream statuses.
     pub trigger_rule: DorchTriggerRule,
 }
 

@@ -55,6 +55,7 @@ impl Task {
         self
     }
 
+    /// The task's name.
     pub fn name(&self) -> &str {
         &self.name
     }
