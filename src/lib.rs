@@ -17,6 +17,11 @@
 //! assert_eq!(result.status(), RunStatus::Success);
 //! # Ok::<(), dremioorch::Error>(())
 //! ```
+//!
+//! The repository's `docs/` describe the behaviour (trigger rules, retries,
+//! context), the storage layout shared with dremioframe and the C API.
+
+#![deny(missing_docs)]
 
 pub mod backend;
 mod error;

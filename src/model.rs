@@ -47,8 +47,11 @@ macro_rules! string_enum {
 string_enum!(
     /// Status of a whole run.
     RunStatus, "run status" {
+        /// Started and not finished.
         Running = "RUNNING",
+        /// Every task ended SUCCESS or SKIPPED.
         Success = "SUCCESS",
+        /// A task ended FAILED, or the backend failed during the run.
         Failed = "FAILED",
     }
 );
@@ -56,10 +59,15 @@ string_enum!(
 string_enum!(
     /// Status of one task within a run.
     TaskStatus, "task status" {
+        /// Not started yet.
         Pending = "PENDING",
+        /// An attempt is running.
         Running = "RUNNING",
+        /// An attempt succeeded.
         Success = "SUCCESS",
+        /// Every attempt failed.
         Failed = "FAILED",
+        /// Not run: its trigger rule was not met.
         Skipped = "SKIPPED",
     }
 );
@@ -96,12 +104,15 @@ impl TaskStatus {
 /// One run of a pipeline, as every backend stores it (dremioframe's `PipelineRun`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineRun {
+    /// The pipeline's name.
     pub pipeline_name: String,
+    /// A UUID v4, unique per run.
     pub run_id: String,
     /// Seconds since the Unix epoch.
     pub start_time: f64,
     /// Seconds since the Unix epoch; `None` while the run is going on.
     pub end_time: Option<f64>,
+    /// `RUNNING` until the run ends, then `SUCCESS` or `FAILED`.
     pub status: RunStatus,
     /// Task name -> status.
     pub tasks: BTreeMap<String, TaskStatus>,
@@ -128,7 +139,9 @@ impl PipelineRun {
 /// that order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunListing {
+    /// The rows read as runs.
     pub runs: Vec<PipelineRun>,
+    /// The rows that could not be read, with why.
     pub unreadable: Vec<UnreadableRun>,
 }
 
@@ -186,7 +199,6 @@ pub(crate) fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// Seconds since the Unix epoch, as dremioframe's `time.time()`.
 /// What is known about one task of a run beyond its status: how often it
 /// was tried, when, and why it failed or did not run.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,7 +214,7 @@ pub struct TaskDetail {
     /// When it reached its final status.
     pub end_time: Option<f64>,
     /// Why it failed or did not run: its own message, "timed out after N ms",
-    /// "cancelled: <reason>", "run timed out after N ms", "owner lost".
+    /// `"cancelled: <reason>"`, "run timed out after N ms", "owner lost".
     pub error: Option<String>,
 }
 
@@ -263,6 +275,7 @@ impl TaskUpdate<'_> {
     }
 }
 
+/// Seconds since the Unix epoch, as dremioframe's `time.time()`.
 pub fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -39,7 +39,7 @@ fn header_is_up_to_date() {
 }
 
 #[test]
-fn header_has_the_names_of_design_section_3() {
+fn header_has_the_names_of_the_c_api() {
     let header =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/dremioorch.h"))
             .expect("include/dremioorch.h");

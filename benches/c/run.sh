@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The C-vs-Rust benchmark: a 10,000-task chain of no-op callbacks on the
 # memory backend, driven from C (benches/c/chain.c, linked to the release
-# libdremioorch.so) and from Rust (benches/c/chain_rust.rs), in one run.
+# libdremioorch.so, installed into a temporary prefix) and from Rust (benches/c/chain_rust.rs), in one run.
 # Prints both per-task figures and fails if C is more than 1.5x Rust.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,8 +11,9 @@ ROUNDS=${2:-7}
 cargo build --release
 OUT=$(mktemp -d /tmp/dorch-bench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
+SKIP_CARGO_BUILD=1 bash scripts/install.sh "$OUT/prefix" >/dev/null
 gcc -std=c11 -O2 -Iinclude benches/c/chain.c -o "$OUT/chain" \
-    -Ltarget/release -ldremioorch -Wl,-rpath,"$ROOT/target/release"
+    -L"$OUT/prefix/lib" -ldremioorch -Wl,-rpath,"$OUT/prefix/lib"
 rust_line=$(cargo bench --bench c_chain -q -- "$N" "$ROUNDS" 2>/dev/null | grep '^rust:')
 c_line=$("$OUT/chain" "$N" "$ROUNDS")
 echo "$rust_line"

@@ -102,10 +102,13 @@ func OpenMySQL(url, table string) (*Backend, error) {
 	return newBackend(out), nil
 }
 
-// Open opens any built-in backend from a URL: "memory:",
-// "sqlite:///absolute/path.db", "sqlite://relative.db", "postgresql://..."
-// (or "postgres://..."), "mysql://user:pass@host:port/db". Server URLs may
-// end with "?table=name" to use another table than "dremioframe_runs".
+// Open opens any built-in backend from a URL: "memory:";
+// "sqlite:///relative/path.db" (relative to the current directory),
+// "sqlite:////absolute/path.db" or a path with no scheme (a SQLite file, as
+// SQLAlchemy and dremioframe read these URLs; "sqlite://relative.db" is
+// accepted too); "postgresql://..." (or "postgres://...");
+// "mysql://user:pass@host:port/db". Server URLs may end with "?table=name"
+// to use another table than "dremioframe_runs".
 func Open(url string) (*Backend, error) {
 	if err := checkNUL("Open", url); err != nil {
 		return nil, err

@@ -15,7 +15,8 @@ import (
 
 // A pipeline of 6 tasks (two failing paths covered by trigger rules) run
 // with 4 workers on a Store written in Go: the store must receive exactly
-// the save / update sequence of DESIGN.md §1.
+// the save / update sequence of docs/behaviour.md (save_run at the start,
+// every task state change, save_run at the end).
 func TestCustomBackendReceivesExactRuns(t *testing.T) {
 	for _, threadSafe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("threadSafe=%v", threadSafe), func(t *testing.T) {
@@ -385,7 +386,7 @@ func TestSQLiteBackend(t *testing.T) {
 	must(t, err)
 	must(t, b.Close())
 	// Reopened by URL, the file holds the same runs.
-	b2, err := Open("sqlite://" + path)
+	b2, err := Open("sqlite:///" + path) // path is absolute: sqlite:////tmp/...
 	must(t, err)
 	defer b2.Close()
 	again, err := b2.ListRuns("", 100)
@@ -473,7 +474,7 @@ func TestListRunsReportNamesUnreadableRows(t *testing.T) {
 }
 
 func TestOpenBadURLs(t *testing.T) {
-	for _, u := range []string{"", "nothing", "ftp://x", "sqlite://", "memory:/x"} {
+	for _, u := range []string{"", "nothing://x", "ftp://x", "sqlite://", "sqlite:///", "memory:/x"} {
 		if b, err := Open(u); !errors.Is(err, ErrConfig) && !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("Open(%q): %v, %v", u, b, err)
 		}
@@ -483,6 +484,43 @@ func TestOpenBadURLs(t *testing.T) {
 	}
 	if _, err := OpenSQLite(filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")); err == nil {
 		t.Error("OpenSQLite in a missing directory succeeded")
+	}
+}
+
+// The SQLite URL convention of dremioframe's command line and SQLAlchemy:
+// what follows sqlite:/// is the path, relative to the current directory or
+// absolute with a fourth slash; a path with no scheme is a SQLite file;
+// sqlite://rel.db stays relative. Checked by where each file appears.
+func TestOpenSQLiteURLsCreateFilesWhereExpected(t *testing.T) {
+	work, abs := t.TempDir(), t.TempDir()
+	cwd, err := os.Getwd()
+	must(t, err)
+	must(t, os.Chdir(work))
+	defer func() { must(t, os.Chdir(cwd)) }()
+	must(t, os.Mkdir("sub", 0o700))
+
+	for _, c := range []struct{ url, file string }{
+		{"sqlite:///rel.db", filepath.Join(work, "rel.db")},
+		{"sqlite:///sub/nested.db", filepath.Join(work, "sub", "nested.db")},
+		{"sqlite:///" + filepath.Join(abs, "four.db"), filepath.Join(abs, "four.db")}, // sqlite:////tmp/...
+		{"bare.db", filepath.Join(work, "bare.db")},
+		{filepath.Join(abs, "bare-abs.db"), filepath.Join(abs, "bare-abs.db")},
+		{"sqlite://two.db", filepath.Join(work, "two.db")},
+	} {
+		b, err := Open(c.url)
+		if err != nil {
+			t.Errorf("Open(%q): %v", c.url, err)
+			continue
+		}
+		must(t, b.SaveRun(&PipelineRun{PipelineName: "url", RunID: "url-run", StartTime: time.Now(),
+			Status: RunRunning, Tasks: map[string]TaskStatus{"t": TaskPending}}))
+		must(t, b.Close())
+		if st, err := os.Stat(c.file); err != nil || !st.Mode().IsRegular() {
+			t.Errorf("Open(%q) did not create %s: %v", c.url, c.file, err)
+		}
+	}
+	if _, err := os.Stat("/rel.db"); err == nil {
+		t.Error("sqlite:///rel.db created /rel.db")
 	}
 }
 

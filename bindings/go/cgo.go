@@ -3,14 +3,15 @@
 // worker threads, and keep the run history in a backend (memory, SQLite,
 // PostgreSQL, MySQL/MariaDB, or a Store written in Go).
 //
-// The package calls the C API of libdremioorch through cgo and links the
-// static library target/release/libdremioorch.a of the repository: build it
-// first with `cargo build --release` at the repository root.
+// The package calls the C API of libdremioorch through cgo. By default it
+// links the static library of the repository it sits in
+// (target/release/libdremioorch.a: build it first with `cargo build
+// --release` at the repository root). Built with the tag dorch_pkgconfig
+// (`go build -tags dorch_pkgconfig`), it links the installed library found
+// by pkg-config instead, from any directory.
 package dremioorch
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libdremioorch.a -lm -ldl -lpthread
 #include "shim.h"
 */
 import "C"

@@ -9,7 +9,7 @@ import (
 // returns for a failed library call is an *Error carrying one.
 type Code int
 
-// The codes of DESIGN.md §3, with the values of the C enum DorchCode.
+// The codes of the C API, with the values of the C enum DorchCode.
 const (
 	CodeOK Code = iota
 	CodeInvalidArgument

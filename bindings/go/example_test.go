@@ -11,7 +11,7 @@ import (
 )
 
 func Example() {
-	backend, err := dremioorch.Open("memory:") // or "sqlite:///var/lib/app/runs.db", "postgresql://...", ...
+	backend, err := dremioorch.Open("memory:") // or "sqlite:////var/lib/app/runs.db", "postgresql://...", ...
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ root="$(cd "$here/../.." && pwd)"
 command -v go >/dev/null || (apt-get update && apt-get install -y golang-go)
 # A test writes rows another tool could have written with the sqlite3 command.
 command -v sqlite3 >/dev/null || (apt-get update && apt-get install -y sqlite3)
+command -v pkg-config >/dev/null || (apt-get update && apt-get install -y pkg-config)
 
 drop_tables() {
 	if [ "${DORCH_GO_SKIP_SERVERS:-}" = 1 ]; then return 0; fi
@@ -67,6 +68,34 @@ else
 	echo "== GODEBUG=cgocheck=2 (Go 1.$minor has no GOEXPERIMENT=cgocheck2; this is its equivalent)"
 	GODEBUG=cgocheck=2 go test -count=1 ./...
 fi
+
+echo "== a program outside the repository, against the installed library (-tags dorch_pkgconfig)"
+# The library installed into a temporary prefix; the package's sources
+# copied away from the checkout (as a module cache or a vendored copy holds
+# them); the program in a module of its own, as bindings/go/README.md says.
+out="$(mktemp -d /tmp/dorch-go-outside.XXXXXX)"
+trap 'rm -rf "$out"; drop_tables' EXIT
+SKIP_CARGO_BUILD=1 bash "$root/scripts/install.sh" "$out/prefix" >/dev/null
+mkdir -p "$out/dremioorch-go" "$out/app"
+for f in "$here"/*.go "$here"/shim.c "$here"/shim.h "$here"/go.mod; do
+	case "$f" in *_test.go) continue ;; esac
+	cp "$f" "$out/dremioorch-go/"
+done
+cp "$here/testdata/outside/main.go" "$out/app/"
+(
+	cd "$out/app"
+	go mod init example.com/outside >/dev/null 2>&1
+	go mod edit -go=1.19 -require=dremioorch.dev/go/dremioorch@v0.0.0 \
+		-replace=dremioorch.dev/go/dremioorch="$out/dremioorch-go"
+	export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
+	export CGO_LDFLAGS="-Wl,-rpath,$(pkg-config --variable=libdir dremioorch)"
+	GOFLAGS=-mod=mod GOPROXY=off go build -tags dorch_pkgconfig -o app .
+	readelf -d app | grep -q 'NEEDED.*\[libdremioorch\.so\.0\]' ||
+		{ echo "the program does not load libdremioorch.so.0" >&2; exit 1; }
+	env -u LD_LIBRARY_PATH ./app | tee app.out
+	grep -q "run .* SUCCESS, loaded 42 rows, alert SKIPPED, 1 run(s)" app.out
+	[ -f history.db ]
+)
 
 if [ "${BENCH:-}" = 1 ]; then
 	echo "== benchmark"

@@ -1,4 +1,4 @@
-//! MySQL / MariaDB backend in dremioframe's layout: the run
+//! MySQL / MariaDB backend in dremioframe's layout (docs/storage.md): the run
 //! table (`dremioframe_runs` by default) plus a table of our own,
 //! `<table>_task_state`, holding live per-task state so that a status update
 //! costs the same at any run size.
@@ -20,13 +20,15 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 use std::time::Duration;
 
-/// Environment variables read when no URL is given, as in dremioframe.
+/// Environment variables read when no URL is given, as in dremioframe: the user.
 pub const MYSQL_ENV_USER: &str = "DREMIOFRAME_MYSQL_USER";
+/// The password (default: none).
 pub const MYSQL_ENV_PASSWORD: &str = "DREMIOFRAME_MYSQL_PASSWORD";
-/// Default `localhost`.
+/// The host, default `localhost`.
 pub const MYSQL_ENV_HOST: &str = "DREMIOFRAME_MYSQL_HOST";
+/// The database.
 pub const MYSQL_ENV_DB: &str = "DREMIOFRAME_MYSQL_DB";
-/// Default 3306.
+/// The port, default 3306.
 pub const MYSQL_ENV_PORT: &str = "DREMIOFRAME_MYSQL_PORT";
 
 /// Runs kept in a MySQL or MariaDB table in dremioframe's layout.

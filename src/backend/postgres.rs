@@ -1,4 +1,4 @@
-//! PostgreSQL backend in dremioframe's layout: the run table
+//! PostgreSQL backend in dremioframe's layout (docs/storage.md): the run table
 //! (`dremioframe_runs` by default) plus a table of our own,
 //! `<table>_task_state`, holding live per-task state so that a status update
 //! costs the same at any run size.

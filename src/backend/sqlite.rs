@@ -1,6 +1,6 @@
 //! SQLite backend in dremioframe's layout (table `runs`), plus a table of our
 //! own holding live per-task state so that a status update costs the same at
-//! any run size (see DESIGN.md §2).
+//! any run size (see docs/storage.md).
 
 use super::rows::{listing, text_not_number, Col, StoredRun};
 use super::Backend;
@@ -106,6 +106,7 @@ impl SqliteBackend {
         Self::open(DEFAULT_SQLITE_PATH)
     }
 
+    /// The database file, as given to [`SqliteBackend::open`].
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -92,10 +92,13 @@ pub unsafe extern "C" fn dorch_backend_mysql(
     })
 }
 
-/// Opens any built-in backend from a URL (borrowed): `memory:`,
-/// `sqlite:///abs/path.db`, `sqlite://relative.db`, `postgresql://...`,
-/// `mysql://...`. An unknown scheme is `DORCH_ERR_CONFIG`.
-/// Free `*out` with `dorch_backend_free`.
+/// Opens any built-in backend from a URL (borrowed): `memory:`;
+/// `sqlite:///relative/path.db` (relative to the current directory),
+/// `sqlite:////absolute/path.db` or a path with no scheme (a SQLite file,
+/// as SQLAlchemy and dremioframe read these URLs; `sqlite://relative.db`
+/// is accepted too); `postgresql://...` or `postgres://...`; `mysql://...`.
+/// Server URLs may end in `?table=name`. An unknown scheme is
+/// `DORCH_ERR_CONFIG`. Free `*out` with `dorch_backend_free`.
 #[no_mangle]
 pub unsafe extern "C" fn dorch_backend_open(
     url: *const c_char,

@@ -24,7 +24,7 @@ pub unsafe extern "C" fn dorch_cancel_token_new(out: *mut *mut DorchCancelToken)
 }
 
 /// Fires the token, from any thread. Runs using it start no more tasks,
-/// record the tasks they did not start as SKIPPED ("cancelled: <reason>"),
+/// record the tasks they did not start as SKIPPED (`"cancelled: <reason>"`),
 /// and return `DORCH_ERR_CANCELLED`; running tasks see
 /// `dorch_context_is_cancelled`. `reason_or_null` (borrowed, copied) says
 /// why; only the first call's reason is kept, later calls do nothing.

@@ -30,7 +30,7 @@ pub struct DorchTaskDetail {
     /// When it reached its final status.
     pub end_time: f64,
     /// NULL when none; else why it failed or did not run: the task's own
-    /// message, "timed out after N ms", "cancelled: <reason>", "run timed
+    /// message, "timed out after N ms", `"cancelled: <reason>"`, "run timed
     /// out after N ms", "owner lost".
     pub error: *const c_char,
 }

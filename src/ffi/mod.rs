@@ -1,6 +1,6 @@
-//! The C API (DESIGN.md §3): a thin `extern "C"` layer over the Rust API.
+//! The C API (docs/c-api.md): a thin `extern "C"` layer over the Rust API.
 //!
-//! Every exported function has a body made of one call to [`boundary`], the
+//! Every exported function has a body made of one call to `boundary`, the
 //! single place where panics are caught, errors become [`DorchCode`]s and the
 //! thread-local message read by `dorch_last_error()` is set.
 //! `tests/ffi_boundary.rs` fails when an exported function does not use it.
@@ -80,8 +80,11 @@ pub enum DorchCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum DorchRunStatus {
+    /// Started and not finished (a stored run whose process died stays so).
     RUNNING = 0,
+    /// Every task ended SUCCESS or SKIPPED.
     SUCCESS = 1,
+    /// A task ended FAILED, or the backend failed during the run.
     FAILED = 2,
 }
 
@@ -91,10 +94,15 @@ pub enum DorchRunStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 pub enum DorchTaskStatus {
+    /// Not started yet.
     PENDING = 0,
+    /// An attempt is running.
     RUNNING = 1,
+    /// An attempt succeeded.
     SUCCESS = 2,
+    /// Every attempt failed.
     FAILED = 3,
+    /// Not run: its trigger rule was not met.
     SKIPPED = 4,
 }
 

@@ -48,6 +48,7 @@ pub struct DorchTaskOptions {
     pub retries: u32,
     /// Wait between attempts, in milliseconds.
     pub retry_delay_ms: u32,
+    /// When the task runs, given its upstream statuses.
     pub trigger_rule: DorchTriggerRule,
     /// Longest time one attempt may run, in milliseconds; 0: no limit. At
     /// the deadline the task is recorded FAILED ("timed out after N ms"),

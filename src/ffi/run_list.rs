@@ -16,6 +16,7 @@ use std::ptr::addr_of;
 pub struct DorchTaskEntry {
     /// Task name, UTF-8, NUL-terminated.
     pub name: *const c_char,
+    /// The task's status.
     pub status: DorchTaskStatus,
 }
 
@@ -24,7 +25,9 @@ pub struct DorchTaskEntry {
 /// host passes one in, the library copies what it needs during the call.
 #[repr(C)]
 pub struct DorchRunInfo {
+    /// Pipeline name, UTF-8, NUL-terminated.
     pub pipeline_name: *const c_char,
+    /// Run id (a UUID), UTF-8, NUL-terminated.
     pub run_id: *const c_char,
     /// Seconds since the Unix epoch.
     pub start_time: f64,
@@ -32,9 +35,11 @@ pub struct DorchRunInfo {
     pub has_end_time: bool,
     /// Seconds since the Unix epoch.
     pub end_time: f64,
+    /// The run's status.
     pub status: DorchRunStatus,
     /// `tasks_len` entries (may be NULL when `tasks_len` is 0).
     pub tasks: *const DorchTaskEntry,
+    /// Number of entries at `tasks`.
     pub tasks_len: usize,
 }
 

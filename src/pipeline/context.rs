@@ -28,10 +28,12 @@ pub struct TaskContext<'a> {
 }
 
 impl<'a> TaskContext<'a> {
+    /// The run's id (a UUID).
     pub fn run_id(&self) -> &str {
         self.shared.run_id
     }
 
+    /// This task's name.
     pub fn task_name(&self) -> &str {
         self.task_name
     }

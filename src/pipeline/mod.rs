@@ -59,14 +59,17 @@ impl Pipeline {
         })
     }
 
+    /// The pipeline's name, as stored with each of its runs.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The backend its runs are recorded in.
     pub fn backend(&self) -> &BackendRef {
         &self.backend
     }
 
+    /// How many tasks may run at once (default 1).
     pub fn max_workers(&self) -> usize {
         self.max_workers
     }

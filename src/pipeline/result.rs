@@ -14,18 +14,23 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// The run's id (a UUID).
     pub fn run_id(&self) -> &str {
         &self.run.run_id
     }
+    /// The pipeline that ran.
     pub fn pipeline_name(&self) -> &str {
         &self.run.pipeline_name
     }
+    /// `SUCCESS` or `FAILED`.
     pub fn status(&self) -> RunStatus {
         self.run.status
     }
+    /// When the run started, in seconds since the Unix epoch.
     pub fn start_time(&self) -> f64 {
         self.run.start_time
     }
+    /// When the run ended, in seconds since the Unix epoch.
     pub fn end_time(&self) -> Option<f64> {
         self.run.end_time
     }

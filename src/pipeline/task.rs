@@ -67,6 +67,7 @@ impl Task {
         self
     }
 
+    /// The task's name.
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-/* Every function of DESIGN.md section 3 with good input and with each kind
+/* Every function of the C API (docs/c-api.md) with good input and with each kind
  * of bad input: NULL, invalid UTF-8, empty names, unknown names, cycles,
  * bad enum values, a database that is down. */
 #include <stdint.h>
@@ -109,13 +109,14 @@ static void test_backends(const char *dir) {
 
     CHECK_OK(dorch_backend_open("memory:", &b));
     dorch_backend_free(b);
-    snprintf(path, sizeof path, "sqlite://%s/url.db", dir);
+    snprintf(path, sizeof path, "sqlite:///%s/url.db", dir); /* dir is absolute: four slashes */
     CHECK_OK(dorch_backend_open(path, &b));
     dorch_backend_free(b);
     CHECK_CODE(dorch_backend_open(NULL, &b), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_backend_open("", &b), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_backend_open(BAD_UTF8, &b), DORCH_ERR_INVALID_ARGUMENT);
-    CHECK_CODE(dorch_backend_open("nothing", &b), DORCH_ERR_CONFIG);
+    CHECK_CODE(dorch_backend_open("nothing://x", &b), DORCH_ERR_CONFIG);
+    CHECK_CODE(dorch_backend_open("sqlite:///", &b), DORCH_ERR_CONFIG);
     CHECK_CODE(dorch_backend_open("memory:", NULL), DORCH_ERR_INVALID_ARGUMENT);
     dorch_backend_free(NULL);
 }

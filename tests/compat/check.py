@@ -39,8 +39,8 @@ def check(name, fn):
         traceback.print_exc(file=sys.stdout)
 
 
-def tool(url, *args):
-    out = subprocess.run([TOOL, url, *args], capture_output=True, text=True, timeout=120)
+def tool(url, *args, cwd=None):
+    out = subprocess.run([TOOL, url, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
     if out.returncode != 0:
         raise RuntimeError(f"compat_tool {' '.join(args)} failed: {out.stderr.strip()}")
     return json.loads(out.stdout)
@@ -61,6 +61,29 @@ def as_dict(run):
 def expect_equal(got, want, what):
     if got != want:
         raise AssertionError(f"{what}:\n  got  {got!r}\n  want {want!r}")
+
+
+def same_url_same_file(tmp):
+    """One SQLite URL names one file in both tools. dremioframe's CLI opens
+    `sqlite:///<path>` as SQLiteBackend(<path>) (cli.py:
+    backend_url.replace("sqlite:///", "")), relative to the current
+    directory, as SQLAlchemy does; dremioorch reads the URL the same way."""
+    work = os.path.join(tmp, "cwd")
+    os.makedirs(work)
+    for url, path in [("sqlite:///shared.db", os.path.join(work, "shared.db")),
+                      ("sqlite:///" + os.path.join(tmp, "abs.db"), os.path.join(tmp, "abs.db"))]:
+        pipeline = f"url_{uuid.uuid4().hex[:8]}"
+        written = tool(url, "write", pipeline, cwd=work)
+        if not os.path.isfile(path):
+            raise AssertionError(f"dremioorch did not open {url} as {path}")
+        here = os.getcwd()
+        os.chdir(work)
+        try:
+            b = df.SQLiteBackend(url.replace("sqlite:///", ""))  # as dremioframe's CLI
+            listed = [as_dict(r) for r in b.list_runs(pipeline_name=pipeline, limit=10)]
+        finally:
+            os.chdir(here)
+        expect_equal(listed, written, f"{url}: dremioframe's CLI reading of the URL")
 
 
 def with_table(url, table):
@@ -130,9 +153,10 @@ def main():
     db_a = os.path.join(tmp, "a.db")
     db_b = os.path.join(tmp, "b.db")
     check("sqlite: dremioorch -> dremioframe",
-          lambda: orch_to_df(lambda: df.SQLiteBackend(db_a), f"sqlite://{db_a}", "sqlite"))
+          lambda: orch_to_df(lambda: df.SQLiteBackend(db_a), f"sqlite:///{db_a}", "sqlite"))
     check("sqlite: dremioframe -> dremioorch",
-          lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite://{db_b}", "sqlite"))
+          lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite:///{db_b}", "sqlite"))
+    check("sqlite: one URL opens one file in both tools", lambda: same_url_same_file(tmp))
 
     # PostgreSQL.
     import psycopg2
