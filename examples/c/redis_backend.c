@@ -422,8 +422,8 @@ int main(int argc, char **argv) {
     dorch_pipeline_set_max_workers(p, 4);
     const char *names[] = {"extract", "clean", "enrich", "score", "load"};
     for (int i = 0; i < 5; i++) dorch_pipeline_add_task(p, names[i], step, NULL, NULL, NULL);
-    DorchTaskOptions retry = {sizeof retry, 1, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
-    DorchTaskOptions on_fail = {sizeof on_fail, 0, 0, DORCH_TRIGGER_ONE_FAILED, 0};
+    DorchTaskOptions retry = {.struct_size = sizeof retry, .retries = 1};
+    DorchTaskOptions on_fail = {.struct_size = sizeof on_fail, .trigger_rule = DORCH_TRIGGER_ONE_FAILED};
     dorch_pipeline_add_task(p, "flaky_upload", flaky, NULL, NULL, &retry);
     dorch_pipeline_add_task(p, "alert", step, NULL, NULL, &on_fail);
     for (int i = 1; i < 4; i++) dorch_pipeline_add_dependency(p, "extract", names[i]);
