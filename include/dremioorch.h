@@ -451,6 +451,17 @@ typedef struct DorchRunOptions {
      * Optional cancel token (borrowed for the run; NULL: none).
      */
     struct DorchCancelToken *cancel;
+    /**
+     * How often the run renews its lease in the backend, in milliseconds;
+     * 0: every 2000 ms. (Added in 0.2.)
+     */
+    uint32_t lease_interval_ms;
+    /**
+     * Task outputs of up to this many bytes are stored with the run; a
+     * larger one is kept for the run only and recorded as not stored.
+     * 0: 1 MiB. (Added in 0.2.)
+     */
+    uint32_t max_stored_output_bytes;
 } DorchRunOptions;
 
 /**
@@ -752,6 +763,36 @@ enum DorchCode dorch_task_detail_sink_push(struct DorchTaskDetailSink *sink,
                                            const struct DorchTaskDetail *detail);
 
 /**
+ * Finishes the RUNNING runs whose owner is gone: a run whose owner last
+ * renewed its lease more than `stale_after_ms` ago (and more than three of
+ * its renewal intervals ago, so a live run is never touched), or, with no
+ * lease at all (written by dremioframe, say), that started more than
+ * `stale_after_ms` ago. Each becomes FAILED, its RUNNING tasks FAILED
+ * (detail "owner lost"), its PENDING tasks SKIPPED, its `tasks` column
+ * rewritten in full. `*recovered_out` gets how many runs were recovered.
+ * Safe when several processes recover at once: each run is recovered once.
+ * `DORCH_ERR_UNSUPPORTED` for a backend that cannot recover.
+ */
+enum DorchCode dorch_backend_recover(struct DorchBackend *b,
+                                     uint64_t stale_after_ms,
+                                     uint64_t *recovered_out);
+
+/**
+ * Deletes the finished runs (never a RUNNING one) that started before
+ * `before_epoch_s` (seconds since the Unix epoch), of pipeline
+ * `pipeline_or_null` (borrowed) or of all, with every row that belongs to
+ * them, in batches (no long lock). `dry_run` only counts. `*count_out`
+ * gets how many runs were (or would be) deleted. A `before_epoch_s` that
+ * is not a finite number is `DORCH_ERR_INVALID_ARGUMENT`;
+ * `DORCH_ERR_UNSUPPORTED` for a backend that cannot purge.
+ */
+enum DorchCode dorch_backend_purge(struct DorchBackend *b,
+                                   double before_epoch_s,
+                                   const char *pipeline_or_null,
+                                   bool dry_run,
+                                   uint64_t *count_out);
+
+/**
  * A new pipeline named `name` (borrowed) recording its runs in
  * `backend_or_null`, of which it takes a reference of its own (the caller
  * keeps and still frees its own); NULL: a fresh in-memory backend.
@@ -823,6 +864,23 @@ enum DorchCode dorch_pipeline_run(struct DorchPipeline *p, struct DorchRunResult
 enum DorchCode dorch_pipeline_run_with(struct DorchPipeline *p,
                                        const struct DorchRunOptions *opts_or_null,
                                        struct DorchRunResult **out);
+
+/**
+ * A new run of `p` that takes the tasks that ended SUCCESS in run `run_id`
+ * (borrowed; a finished run of this pipeline in its backend) as done,
+ * their stored outputs readable downstream, and runs the others by the
+ * usual rules. The new run has its own id and is linked to `run_id` in the
+ * backend. Returns as `dorch_pipeline_run_with` (`opts_or_null` borrowed).
+ * Errors before anything runs: `DORCH_ERR_NOT_FOUND` (no such run),
+ * `DORCH_ERR_INVALID_ARGUMENT` (a run of another pipeline, one still
+ * RUNNING, a task set that no longer matches, naming the tasks; an output
+ * needed downstream that was not stored), `DORCH_ERR_UNSUPPORTED` (a
+ * backend that stores no outputs); `*out` is then NULL.
+ */
+enum DorchCode dorch_pipeline_resume(struct DorchPipeline *p,
+                                     const char *run_id,
+                                     const struct DorchRunOptions *opts_or_null,
+                                     struct DorchRunResult **out);
 
 /**
  * Sets the pipeline's listener (`l_or_null` is copied; NULL removes it).

@@ -34,8 +34,8 @@ pub use backend::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
-    now_seconds, parse_tasks_json, PipelineRun, RunListing, RunStatus, TaskDetail, TaskStatus,
-    TaskUpdate, TriggerRule, UnreadableRun,
+    now_seconds, parse_tasks_json, OutputRef, PipelineRun, RunListing, RunStatus, StoredOutput,
+    TaskDetail, TaskStatus, TaskUpdate, TriggerRule, UnreadableRun,
 };
 pub use pipeline::{
     CancelToken, Interruption, Listener, Pipeline, RunOptions, RunResult, Task, TaskContext,

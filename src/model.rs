@@ -240,8 +240,29 @@ impl TaskDetail {
             start_time: self.start_time,
             end_time: self.end_time,
             error: self.error.as_deref(),
+            output: None,
         }
     }
+}
+
+/// A task's output as a run hands it to a backend with its final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputRef<'a> {
+    /// The output, to store with the run.
+    Stored(&'a [u8]),
+    /// An output of this many bytes, above the run's limit: kept in memory
+    /// for the run only; record that it was not stored.
+    NotStored(u64),
+}
+
+/// A task's output as a backend kept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredOutput {
+    /// The output's bytes.
+    Stored(Vec<u8>),
+    /// The task produced an output of this many bytes, which was not stored
+    /// (above the run's limit).
+    NotStored(u64),
 }
 
 /// One task's state change with its detail, as a run writes it to a backend.
@@ -259,6 +280,8 @@ pub struct TaskUpdate<'a> {
     pub end_time: Option<f64>,
     /// Why it failed or did not run.
     pub error: Option<&'a str>,
+    /// The output of a task that just ended SUCCESS with one (else `None`).
+    pub output: Option<OutputRef<'a>>,
 }
 
 impl TaskUpdate<'_> {

@@ -2,9 +2,13 @@
 
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{
+    now_seconds, OutputRef, PipelineRun, RunStatus, StoredOutput, TaskDetail, TaskStatus,
+    TaskUpdate,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Keeps runs (and their task details) in memory; everything is lost when
 /// the process exits. It keeps the newest [`MemoryBackend::DEFAULT_MAX_RUNS`]
@@ -31,6 +35,22 @@ impl Default for MemoryBackend {
 struct Stored {
     run: PipelineRun,
     details: BTreeMap<String, TaskDetail>,
+    outputs: BTreeMap<String, StoredOutput>,
+    /// When the owner last renewed its lease, and its renewal interval.
+    lease: Option<(f64, Duration)>,
+    resumed_from: Option<String>,
+}
+
+impl Stored {
+    fn new(run: PipelineRun) -> Self {
+        Stored {
+            run,
+            details: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            lease: None,
+            resumed_from: None,
+        }
+    }
 }
 
 impl MemoryBackend {
@@ -95,10 +115,7 @@ impl Backend for MemoryBackend {
             .and_modify(|s| s.run = run.clone())
             .or_insert_with(|| {
                 new = true;
-                Stored {
-                    run: run.clone(),
-                    details: BTreeMap::new(),
-                }
+                Stored::new(run.clone())
             });
         // The record's statuses win over the detail's (as over live updates).
         for (name, status) in &run.tasks {
@@ -133,8 +150,101 @@ impl Backend for MemoryBackend {
         for u in updates {
             stored.run.tasks.insert(u.task.to_string(), u.status);
             stored.details.insert(u.task.to_string(), u.to_detail());
+            match u.output {
+                Some(OutputRef::Stored(b)) => {
+                    stored
+                        .outputs
+                        .insert(u.task.to_string(), StoredOutput::Stored(b.to_vec()));
+                }
+                Some(OutputRef::NotStored(n)) => {
+                    stored
+                        .outputs
+                        .insert(u.task.to_string(), StoredOutput::NotStored(n));
+                }
+                None => {}
+            }
         }
         Ok(())
+    }
+
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        let mut state = self.lock();
+        let stored = state.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
+        stored.lease = Some((at, interval));
+        Ok(())
+    }
+
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        let now = now_seconds();
+        let mut state = self.lock();
+        let mut n = 0;
+        for stored in state.runs.values_mut() {
+            if stored.run.status != RunStatus::Running
+                || !super::lease_is_stale(stored.lease, stored.run.start_time, stale_after, now)
+            {
+                continue;
+            }
+            for (name, status) in stored.run.tasks.iter_mut() {
+                let (new, error) = match status {
+                    TaskStatus::Running => (TaskStatus::Failed, "owner lost"),
+                    TaskStatus::Pending => (TaskStatus::Skipped, "owner lost"),
+                    _ => continue,
+                };
+                *status = new;
+                let d = stored
+                    .details
+                    .entry(name.clone())
+                    .or_insert_with(|| TaskDetail::bare(name.clone(), new));
+                d.status = new;
+                d.end_time = Some(now);
+                d.error = Some(error.to_string());
+            }
+            stored.run.status = RunStatus::Failed;
+            stored.run.end_time = Some(now);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        let mut state = self.lock();
+        let doomed: Vec<String> = state
+            .runs
+            .values()
+            .filter(|s| {
+                s.run.status != RunStatus::Running
+                    && s.run.start_time < before
+                    && pipeline.is_none_or(|p| s.run.pipeline_name == p)
+            })
+            .map(|s| s.run.run_id.clone())
+            .collect();
+        if !dry_run {
+            for id in &doomed {
+                state.runs.remove(id);
+            }
+            let State { runs, order } = &mut *state;
+            order.retain(|id| runs.contains_key(id));
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        let state = self.lock();
+        let stored = state.runs.get(run_id).ok_or_else(|| unknown(run_id))?;
+        Ok(stored.outputs.clone())
+    }
+
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        let mut state = self.lock();
+        let stored = state.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
+        stored.resumed_from = Some(original.to_string());
+        Ok(())
+    }
+
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        let state = self.lock();
+        let stored = state.runs.get(run_id).ok_or_else(|| unknown(run_id))?;
+        Ok(stored.resumed_from.clone())
     }
 
     fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {

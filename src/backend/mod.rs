@@ -22,8 +22,10 @@ pub use url::open;
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The four operations of dremioframe's `BaseBackend`. Implementations must be
 /// safe to call from every worker thread of a run at once.
@@ -85,6 +87,64 @@ pub trait Backend: Send + Sync {
         ))
     }
 
+    /// Writes or renews the lease of running run `run_id`: its owner is
+    /// alive at `at` (seconds since the Unix epoch) and renews at least
+    /// every `interval`. Runs call it when they start and then from a
+    /// thread of their own. Default: `Unsupported` (runs then keep no lease).
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        let _ = (run_id, at, interval);
+        Err(Error::unsupported("this backend keeps no leases"))
+    }
+
+    /// Finishes the RUNNING runs whose owner is gone: those whose lease was
+    /// last renewed more than `stale_after` ago (and more than three of its
+    /// renewal intervals ago, so a live owner is never overtaken), or, with
+    /// no lease (written by another tool), that started more than
+    /// `stale_after` ago. Each becomes FAILED, its RUNNING tasks FAILED
+    /// ("owner lost"), its PENDING tasks SKIPPED. Returns how many runs were
+    /// recovered; safe when several processes recover at once (each run is
+    /// recovered by one). Default: `Unsupported`.
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        let _ = stale_after;
+        Err(Error::unsupported("this backend cannot recover runs"))
+    }
+
+    /// Deletes the finished runs (never a RUNNING one) that started before
+    /// `before` (seconds since the Unix epoch), of one pipeline or of all,
+    /// with every row that belongs to them; `dry_run` only counts. Returns
+    /// how many runs were (or would be) deleted. Default: `Unsupported`.
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        let _ = (before, pipeline, dry_run);
+        Err(Error::unsupported("this backend cannot purge runs"))
+    }
+
+    /// The outputs stored with run `run_id`, by task name (tasks that
+    /// produced none are absent). `NotFound` for an unknown run. Default:
+    /// `Unsupported`.
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        let _ = run_id;
+        Err(Error::unsupported(
+            "this backend does not store task outputs",
+        ))
+    }
+
+    /// Records that run `run_id` resumes run `original`. Default:
+    /// `Unsupported` (the link is then not kept).
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        let _ = (run_id, original);
+        Err(Error::unsupported(
+            "this backend does not link resumed runs",
+        ))
+    }
+
+    /// The run that `run_id` resumes, if it resumes one. Default: `Unsupported`.
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        let _ = run_id;
+        Err(Error::unsupported(
+            "this backend does not link resumed runs",
+        ))
+    }
+
     /// As [`list_runs`](Self::list_runs), also naming the stored rows that
     /// cannot be read (a text `start_time`, an unknown status, a `tasks`
     /// column that is not a JSON object of status strings...) with why,
@@ -117,4 +177,22 @@ pub(crate) fn last_status_per_task<'a>(
         }
     }
     out
+}
+
+/// Whether a RUNNING run's owner counts as gone at `now`: its lease (last
+/// renewal, renewal interval) is older than `stale_after` and than three
+/// renewal intervals, or, with no lease, it started more than `stale_after` ago.
+pub(crate) fn lease_is_stale(
+    lease: Option<(f64, Duration)>,
+    start_time: f64,
+    stale_after: Duration,
+    now: f64,
+) -> bool {
+    match lease {
+        Some((renewed, interval)) => {
+            let window = stale_after.max(interval * 3).as_secs_f64();
+            now - renewed > window
+        }
+        None => now - start_time > stale_after.as_secs_f64(),
+    }
 }

@@ -73,6 +73,13 @@ pub struct DorchRunOptions {
     pub timeout_ms: u32,
     /// Optional cancel token (borrowed for the run; NULL: none).
     pub cancel: *mut DorchCancelToken,
+    /// How often the run renews its lease in the backend, in milliseconds;
+    /// 0: every 2000 ms. (Added in 0.2.)
+    pub lease_interval_ms: u32,
+    /// Task outputs of up to this many bytes are stored with the run; a
+    /// larger one is kept for the run only and recorded as not stored.
+    /// 0: 1 MiB. (Added in 0.2.)
+    pub max_stored_output_bytes: u32,
 }
 
 /// A named DAG of tasks and the backend its runs are recorded in (opaque).
@@ -185,6 +192,14 @@ unsafe fn read_run_options(opts: *const DorchRunOptions) -> Result<RunOptions> {
     if cancel_off + size_of::<*mut DorchCancelToken>() <= size {
         if let Some(t) = addr_of!((*opts).cancel).read().as_ref() {
             o = o.cancel_token(t.token.clone());
+        }
+    }
+    if let Some(ms) = field_u32(addr_of!((*opts).lease_interval_ms), base, size) {
+        o = o.lease_interval(Duration::from_millis(ms.into()));
+    }
+    if let Some(n) = field_u32(addr_of!((*opts).max_stored_output_bytes), base, size) {
+        if n > 0 {
+            o = o.max_stored_output(n as usize);
         }
     }
     Ok(o)
@@ -366,7 +381,7 @@ pub unsafe extern "C" fn dorch_pipeline_run(
     p: *mut DorchPipeline,
     out: *mut *mut DorchRunResult,
 ) -> DorchCode {
-    boundary(|| run(p, RunOptions::new(), out))
+    boundary(|| run(p, out, |pipeline| pipeline.run()))
 }
 
 /// `dorch_pipeline_run` with options (`opts_or_null` borrowed for the call;
@@ -384,20 +399,43 @@ pub unsafe extern "C" fn dorch_pipeline_run_with(
 ) -> DorchCode {
     boundary(|| {
         let opts = read_run_options(opts_or_null)?;
-        run(p, opts, out)
+        run(p, out, |pipeline| pipeline.run_with(&opts))
+    })
+}
+
+/// A new run of `p` that takes the tasks that ended SUCCESS in run `run_id`
+/// (borrowed; a finished run of this pipeline in its backend) as done,
+/// their stored outputs readable downstream, and runs the others by the
+/// usual rules. The new run has its own id and is linked to `run_id` in the
+/// backend. Returns as `dorch_pipeline_run_with` (`opts_or_null` borrowed).
+/// Errors before anything runs: `DORCH_ERR_NOT_FOUND` (no such run),
+/// `DORCH_ERR_INVALID_ARGUMENT` (a run of another pipeline, one still
+/// RUNNING, a task set that no longer matches, naming the tasks; an output
+/// needed downstream that was not stored), `DORCH_ERR_UNSUPPORTED` (a
+/// backend that stores no outputs); `*out` is then NULL.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_pipeline_resume(
+    p: *mut DorchPipeline,
+    run_id: *const c_char,
+    opts_or_null: *const DorchRunOptions,
+    out: *mut *mut DorchRunResult,
+) -> DorchCode {
+    boundary(|| {
+        let opts = read_run_options(opts_or_null)?;
+        let run_id = arg_name(run_id, "run_id")?;
+        run(p, out, |pipeline| pipeline.resume(run_id, &opts))
     })
 }
 
 unsafe fn run(
     p: *mut DorchPipeline,
-    opts: RunOptions,
     out: *mut *mut DorchRunResult,
+    start: impl FnOnce(&Pipeline) -> Result<crate::pipeline::RunResult>,
 ) -> Result<DorchCode> {
     let out = arg_out(out, "out")?;
     // The run's own reference: the handle may be freed while it runs.
     let shared = arg_ref(p, "pipeline")?.shared.clone();
-    let (result, name) =
-        shared.running(|pipeline| (pipeline.run_with(&opts), pipeline.name().to_string()));
+    let (result, name) = shared.running(|pipeline| (start(pipeline), pipeline.name().to_string()));
     let result = result?;
     let (code, message) = match (result.interruption(), result.status()) {
         (Some(why), _) => {

@@ -86,12 +86,45 @@ impl std::fmt::Debug for CancelToken {
 pub struct RunOptions {
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) lease_interval: Option<Duration>,
+    pub(crate) max_stored_output: Option<usize>,
 }
 
 impl RunOptions {
-    /// No token, no timeout (what `Pipeline::run` uses).
+    /// How often a run renews its lease by default.
+    pub const DEFAULT_LEASE_INTERVAL: Duration = Duration::from_secs(2);
+    /// The largest output a run stores with its history by default (1 MiB).
+    pub const DEFAULT_MAX_STORED_OUTPUT: usize = 1 << 20;
+
+    /// No token, no timeout, the default lease interval and output limit
+    /// (what `Pipeline::run` uses).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Renews the run's lease in the backend this often (default 2 s; zero
+    /// means the default), from a thread of its own, so that
+    /// `Backend::recover` in any process can tell the run's owner is alive.
+    pub fn lease_interval(mut self, every: Duration) -> Self {
+        self.lease_interval = (!every.is_zero()).then_some(every);
+        self
+    }
+
+    /// Stores task outputs of up to `bytes` with the run (default 1 MiB),
+    /// for resuming it and for viewing; a larger output is kept in memory
+    /// for the run only and recorded as not stored.
+    pub fn max_stored_output(mut self, bytes: usize) -> Self {
+        self.max_stored_output = Some(bytes);
+        self
+    }
+
+    pub(crate) fn lease_every(&self) -> Duration {
+        self.lease_interval.unwrap_or(Self::DEFAULT_LEASE_INTERVAL)
+    }
+
+    pub(crate) fn output_limit(&self) -> usize {
+        self.max_stored_output
+            .unwrap_or(Self::DEFAULT_MAX_STORED_OUTPUT)
     }
 
     /// Stops the run when `token` fires.

@@ -24,12 +24,13 @@
 
 use super::cancel::{RunControl, RunOptions};
 use super::context::{SharedContext, TaskContext};
+use super::resume::ResumePlan;
 use super::{Pipeline, RunResult};
 use crate::backend::budget::{self, RunBudget};
 use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{
-    now_seconds, PipelineRun, RunStatus, TaskDetail, TaskStatus, TaskUpdate, TriggerRule,
+    now_seconds, OutputRef, PipelineRun, RunStatus, TaskDetail, TaskStatus, TaskUpdate, TriggerRule,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -68,8 +69,13 @@ pub(super) struct Exec<'a> {
     pub(super) shared: SharedContext<'a>,
     pub(super) sched: Mutex<Sched>,
     wake: Condvar,
-    /// Wakes the watchdog: a new deadline, or the end of the run.
+    /// Wakes the watchdog and the lease thread: a new deadline, or the end
+    /// of the run.
     pub(super) watch: Condvar,
+    /// How often the lease thread renews the run's lease (`None`: no lease).
+    lease: Option<std::time::Duration>,
+    /// Outputs up to this size are stored with the run.
+    output_limit: usize,
 }
 
 /// A task finished by a worker whose status is not yet written or released
@@ -121,9 +127,24 @@ fn slot(status: TaskStatus) -> Slot {
     }
 }
 
-pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
+pub(super) fn execute(
+    p: &Pipeline,
+    opts: &RunOptions,
+    resume: Option<ResumePlan>,
+) -> Result<RunResult> {
     let n = p.tasks.len();
     let run_id = uuid::Uuid::new_v4().to_string();
+    let done: Vec<bool> = match &resume {
+        Some(plan) => plan.done.clone(),
+        None => vec![false; n],
+    };
+    let status_at_start = |i: usize| {
+        if done[i] {
+            TaskStatus::Success
+        } else {
+            TaskStatus::Pending
+        }
+    };
     let mut record = PipelineRun {
         pipeline_name: p.name.clone(),
         run_id: run_id.clone(),
@@ -133,7 +154,8 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
         tasks: p
             .tasks
             .iter()
-            .map(|t| (t.name.clone(), TaskStatus::Pending))
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), status_at_start(i)))
             .collect(),
     };
     // One retry budget for the whole run, on every thread that calls the backend.
@@ -145,13 +167,31 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
             p.name
         ))
     })?;
+    // The lease, written now and renewed by a thread of the run (a backend
+    // that keeps none says Unsupported: the run then has no lease).
+    let lease_every = opts.lease_every();
+    let lease = match guarded_kind(|| p.backend.renew_lease(&run_id, now_seconds(), lease_every)) {
+        Ok(()) => Some(lease_every),
+        Err(e) if e.kind() == ErrorKind::Unsupported => None,
+        Err(e) => return Err(abandon(p, &mut record, e, "write its lease")),
+    };
+    let outputs: Vec<OnceLock<Vec<u8>>> = (0..n).map(|_| OnceLock::new()).collect();
+    if let Some(plan) = resume {
+        if let Err(e) = start_resumed(p, &run_id, &plan, &outputs) {
+            return Err(abandon(p, &mut record, e, "record what it resumes"));
+        }
+    }
     let control = RunControl::new(opts);
     let events = super::events::Events::new(p.listener.as_deref(), &run_id);
     events.run(&p.name, RunStatus::Running);
 
-    let outputs: Vec<OnceLock<Vec<u8>>> = (0..n).map(|_| OnceLock::new()).collect();
-    let remaining: Vec<usize> = p.dag.upstream.iter().map(Vec::len).collect();
-    let ready = (0..n).filter(|&i| remaining[i] == 0).collect();
+    let remaining: Vec<usize> = p
+        .dag
+        .upstream
+        .iter()
+        .map(|ups| ups.iter().filter(|&&u| !done[u]).count())
+        .collect();
+    let ready = (0..n).filter(|&i| !done[i] && remaining[i] == 0).collect();
     let exec = Exec {
         p,
         shared: SharedContext {
@@ -163,7 +203,7 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
         },
         sched: Mutex::new(Sched {
             remaining,
-            slots: vec![slot(TaskStatus::Pending); n],
+            slots: (0..n).map(|i| slot(status_at_start(i))).collect(),
             ready,
             in_flight: 0,
             stop: None,
@@ -172,6 +212,8 @@ pub(super) fn execute(p: &Pipeline, opts: &RunOptions) -> Result<RunResult> {
         }),
         wake: Condvar::new(),
         watch: Condvar::new(),
+        lease,
+        output_limit: opts.output_limit(),
     };
     exec.run_workers(&events, &budget);
     let sched = exec.sched.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -281,6 +323,62 @@ fn update<'a>(name: &'a str, s: &'a Slot) -> TaskUpdate<'a> {
         start_time: s.start,
         end_time: s.end,
         error: s.error.as_deref(),
+        output: None,
+    }
+}
+
+/// `guarded`, keeping the error's kind (to tell `Unsupported` apart).
+fn guarded_kind<T>(what: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(what)).unwrap_or_else(|p| {
+        Err(Error::backend(format!(
+            "backend panicked: {}",
+            panic_message(&*p)
+        )))
+    })
+}
+
+/// A run that could not get going after its first save: recorded FAILED
+/// (best effort), and the error says what failed.
+fn abandon(p: &Pipeline, record: &mut PipelineRun, e: Error, what: &str) -> Error {
+    record.status = RunStatus::Failed;
+    record.end_time = Some(now_seconds());
+    let saved = guarded(|| p.backend.save_run(record));
+    let fate = match saved {
+        Ok(()) => "it is recorded FAILED".to_string(),
+        Err(s) => format!("recording it FAILED failed too ({s})"),
+    };
+    Error::backend(format!(
+        "run {} of pipeline {:?} stopped before any task: the backend could not {what}: {e}; {fate}",
+        record.run_id, p.name
+    ))
+}
+
+/// Marks a resumed run's done tasks: their outputs readable downstream and
+/// stored with the new run (so it can be resumed in turn), and the link to
+/// the run it resumes.
+fn start_resumed(
+    p: &Pipeline,
+    run_id: &str,
+    plan: &ResumePlan,
+    outputs: &[OnceLock<Vec<u8>>],
+) -> Result<()> {
+    for (i, out) in plan.outputs.iter().enumerate() {
+        if let Some(o) = out {
+            let _ = outputs[i].set(o.clone());
+        }
+    }
+    let done_slot = slot(TaskStatus::Success);
+    let updates: Vec<TaskUpdate<'_>> = (0..p.tasks.len())
+        .filter(|&i| plan.done[i])
+        .map(|i| TaskUpdate {
+            output: outputs[i].get().map(|o| OutputRef::Stored(o)),
+            ..update(&p.tasks[i].name, &done_slot)
+        })
+        .collect();
+    guarded(|| p.backend.update_tasks(run_id, &updates))?;
+    match guarded_kind(|| p.backend.link_resume(run_id, &plan.original)) {
+        Err(e) if e.kind() != ErrorKind::Unsupported => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -327,11 +425,23 @@ impl Exec<'_> {
             self.p.max_workers.min(n).max(1)
         };
         let timeouts = self.p.tasks.iter().any(|t| t.timeout.is_some());
-        if workers == 1 && !timeouts {
+        if workers == 1 && !timeouts && self.lease.is_none() {
             self.worker(events);
             return;
         }
         std::thread::scope(|s| {
+            // Without a lease thread, the lease written at the start goes
+            // stale during a long run (the system refused the thread).
+            let mut lease_thread = None;
+            if let Some(every) = self.lease {
+                lease_thread = std::thread::Builder::new()
+                    .name("dorch-lease".into())
+                    .spawn_scoped(s, move || {
+                        let _budget = budget::enter(budget);
+                        self.renew_lease_until_done(every)
+                    })
+                    .ok();
+            }
             // Without a watchdog, task deadlines are enforced when their
             // callbacks return.
             let mut watchdog = None;
@@ -361,6 +471,7 @@ impl Exec<'_> {
             self.lock().done = true;
             self.watch.notify_all();
             drop(watchdog);
+            drop(lease_thread);
         });
     }
 
@@ -467,7 +578,10 @@ impl Exec<'_> {
         });
         let mut updates: Vec<TaskUpdate<'_>> = held
             .iter()
-            .map(|h| update(&self.p.tasks[h.task].name, &h.slot))
+            .map(|h| TaskUpdate {
+                output: self.output_of(h.task, h.slot.status),
+                ..update(&self.p.tasks[h.task].name, &h.slot)
+            })
             .collect();
         if let (Some((i, _)), Some(s)) = (start, &running) {
             updates.push(update(&self.p.tasks[i].name, s));
@@ -480,6 +594,20 @@ impl Exec<'_> {
         drop(updates);
         self.release(std::mem::take(held), result.err());
         ok
+    }
+
+    /// What a task that just ended with `status` hands the backend of its
+    /// output: stored up to the run's limit, else its size.
+    fn output_of(&self, task: usize, status: TaskStatus) -> Option<OutputRef<'_>> {
+        if status != TaskStatus::Success {
+            return None;
+        }
+        let out = self.shared.outputs[task].get()?;
+        Some(if out.len() <= self.output_limit {
+            OutputRef::Stored(out)
+        } else {
+            OutputRef::NotStored(out.len() as u64)
+        })
     }
 
     /// Hands finished tasks to the scheduler: their statuses become visible

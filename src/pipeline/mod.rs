@@ -5,8 +5,10 @@ mod context;
 mod dag;
 mod events;
 mod executor;
+mod lease;
 mod listener;
 mod result;
+mod resume;
 mod task;
 mod watchdog;
 
@@ -154,7 +156,21 @@ impl Pipeline {
     /// [`RunResult::interruption`] says why it stopped.
     pub fn run_with(&self, opts: &RunOptions) -> Result<RunResult> {
         self.validate()?;
-        executor::execute(self, opts)
+        executor::execute(self, opts, None)
+    }
+
+    /// A new run that takes the tasks that ended SUCCESS in run `run_id` (a
+    /// finished run of this pipeline, in its backend) as done, their stored
+    /// outputs readable downstream, and runs the others by the usual rules.
+    /// The new run has its own id and is linked to `run_id` in the backend.
+    /// Errors: an unknown run (`NotFound`); a run of another pipeline, one
+    /// still RUNNING, one whose tasks no longer match the pipeline's (named),
+    /// an output needed downstream that was not stored (`InvalidArgument`);
+    /// a backend that stores no outputs (`Unsupported`).
+    pub fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunResult> {
+        self.validate()?;
+        let plan = resume::plan(self, run_id)?;
+        executor::execute(self, opts, Some(plan))
     }
 
     /// A Mermaid `graph TD` of the pipeline. Node ids are generated, and
