@@ -59,7 +59,7 @@ static void test_cancel_chain(const char *url) {
             CHECK_OK(dorch_pipeline_add_dependency(p, prev, name));
         }
     }
-    DorchRunOptions opts = {sizeof opts, 0, c.token};
+    DorchRunOptions opts = {.struct_size = sizeof opts, .cancel = c.token};
     DorchRunResult *r = NULL;
     CHECK_CODE(dorch_pipeline_run_with(p, &opts, &r), DORCH_ERR_CANCELLED);
     CHECK_ERR_HAS("cancelled: enough");
@@ -106,7 +106,7 @@ static void test_cancel_from_thread(void) {
     CHECK_OK(dorch_pipeline_add_task(p, "sleeper", t_sleep_long, NULL, NULL, NULL));
     pthread_t th;
     pthread_create(&th, NULL, cancel_later, t);
-    DorchRunOptions opts = {sizeof opts, 0, t};
+    DorchRunOptions opts = {.struct_size = sizeof opts, .cancel = t};
     DorchRunResult *r = NULL;
     double t0 = now_ms();
     CHECK_CODE(dorch_pipeline_run_with(p, &opts, &r), DORCH_ERR_CANCELLED);
@@ -126,7 +126,7 @@ static void test_run_timeout(void) {
     DorchPipeline *p = NULL;
     CHECK_OK(dorch_pipeline_new("run_timeout", NULL, &p));
     CHECK_OK(dorch_pipeline_add_task(p, "slow", t_sleep_long, NULL, NULL, NULL));
-    DorchRunOptions opts = {sizeof opts, 300, NULL};
+    DorchRunOptions opts = {.struct_size = sizeof opts, .timeout_ms = 300};
     DorchRunResult *r = NULL;
     double t0 = now_ms();
     CHECK_CODE(dorch_pipeline_run_with(p, &opts, &r), DORCH_ERR_TIMEOUT);
@@ -143,7 +143,8 @@ static void test_run_timeout(void) {
     CHECK_OK(dorch_pipeline_run_with(p, NULL, &r));
     dorch_run_result_free(r);
     /* an old host's smaller DorchRunOptions: no token */
-    DorchRunOptions small = {offsetof(DorchRunOptions, cancel), 0, (DorchCancelToken *)1};
+    DorchRunOptions small = {.struct_size = offsetof(DorchRunOptions, cancel),
+                             .cancel = (DorchCancelToken *)1};
     CHECK_OK(dorch_pipeline_run_with(p, &small, &r));
     dorch_run_result_free(r);
     dorch_pipeline_free(p);
@@ -447,12 +448,12 @@ static void test_bad_input(void) {
     CHECK_OK(dorch_pipeline_new("bad", NULL, &p));
     CHECK_OK(dorch_pipeline_add_task(p, "ctx", t_bad_context, NULL, NULL, NULL));
     CHECK_CODE(dorch_pipeline_run_with(p, NULL, NULL), DORCH_ERR_INVALID_ARGUMENT);
-    DorchRunOptions zero = {0, 0, NULL};
+    DorchRunOptions zero = {.struct_size = 0};
     CHECK_CODE(dorch_pipeline_run_with(p, &zero, &r), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_ERR_HAS("struct_size");
     CHECK_CODE(dorch_pipeline_set_listener(NULL, NULL), DORCH_ERR_INVALID_ARGUMENT);
     /* a fired token: nothing runs, every task SKIPPED */
-    DorchRunOptions opts = {sizeof opts, 0, t};
+    DorchRunOptions opts = {.struct_size = sizeof opts, .cancel = t};
     CHECK_CODE(dorch_pipeline_run_with(p, &opts, &r), DORCH_ERR_CANCELLED);
     CHECK_ERR_HAS("cancelled: first");
     CHECK(dorch_run_result_task_status(r, "ctx") == DORCH_TASK_SKIPPED);
