@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod server_support;
+
 fn backends() -> Vec<(&'static str, BackendRef, Option<tempdir::Dir>)> {
     let dir = tempdir::Dir::new("run_control");
     let sqlite = Arc::new(SqliteBackend::open(dir.path().join("h.db")).unwrap());
@@ -353,4 +355,12 @@ fn retries_stop_when_the_run_is_cancelled() {
     assert!(t0.elapsed() < Duration::from_secs(20));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(r.error("flaky"), Some("cancelled: stop retrying"));
+}
+
+/// The memory backend passes the detail checks the SQL backends pass.
+#[test]
+fn the_memory_backend_keeps_details_as_the_sql_backends_do() {
+    let b: BackendRef = Arc::new(MemoryBackend::new());
+    let same = b.clone();
+    server_support::check_task_details(b, &move || same.clone());
 }
