@@ -43,6 +43,11 @@ pub(crate) fn live_table_name(table: &str) -> String {
     format!("{table}_task_state")
 }
 
+/// The name of the task detail table of run table `table`.
+pub(crate) fn detail_table_name(table: &str) -> String {
+    format!("{table}_task_detail")
+}
+
 /// Whose identifier rules a table name is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Server {
@@ -68,6 +73,7 @@ impl Server {
         let mut names = vec![
             (table.to_string(), "run table"),
             (live.clone(), "live table"),
+            (detail_table_name(table), "detail table"),
         ];
         for suffix in INDEX_SUFFIXES {
             names.push((index_name(table, suffix), "index"));
