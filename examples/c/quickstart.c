@@ -107,9 +107,9 @@ int main(int argc, char **argv) {
     const char *rows = "alice,3\nbob,5\ncarol,8\n";
     TRY(dorch_pipeline_set_context(p, "source", (const uint8_t *)rows, strlen(rows)));
 
-    DorchTaskOptions retry = {sizeof retry, 2, 100, DORCH_TRIGGER_ALL_SUCCESS};
-    DorchTaskOptions on_failure = {sizeof on_failure, 0, 0, DORCH_TRIGGER_ONE_FAILED};
-    DorchTaskOptions always = {sizeof always, 0, 0, DORCH_TRIGGER_ALL_DONE};
+    DorchTaskOptions retry = {sizeof retry, 2, 100, DORCH_TRIGGER_ALL_SUCCESS, 0};
+    DorchTaskOptions on_failure = {sizeof on_failure, 0, 0, DORCH_TRIGGER_ONE_FAILED, 0};
+    DorchTaskOptions always = {sizeof always, 0, 0, DORCH_TRIGGER_ALL_DONE, 0};
     TRY(dorch_pipeline_add_task(p, "extract", extract, NULL, NULL, &retry));
     TRY(dorch_pipeline_add_task(p, "transform_upper", transform_upper, NULL, NULL, NULL));
     TRY(dorch_pipeline_add_task(p, "transform_count", transform_count, NULL, NULL, NULL));

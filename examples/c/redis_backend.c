@@ -360,7 +360,7 @@ static DorchBackend *redis_backend(const char *host, int port) {
     if (!s) return NULL;
     s->c = c;
     DorchBackendVTable vt = {sizeof vt, 0 /* not thread-safe */, rs_save_run, rs_get_run,
-                             rs_update_task_status, rs_list_runs, rs_destroy};
+                             rs_update_task_status, rs_list_runs, rs_destroy, NULL, NULL};
     DorchBackend *b = NULL;
     if (dorch_backend_custom(&vt, s, &b) != DORCH_OK) {
         fprintf(stderr, "dorch_backend_custom: %s\n", dorch_last_error());
@@ -422,8 +422,8 @@ int main(int argc, char **argv) {
     dorch_pipeline_set_max_workers(p, 4);
     const char *names[] = {"extract", "clean", "enrich", "score", "load"};
     for (int i = 0; i < 5; i++) dorch_pipeline_add_task(p, names[i], step, NULL, NULL, NULL);
-    DorchTaskOptions retry = {sizeof retry, 1, 0, DORCH_TRIGGER_ALL_SUCCESS};
-    DorchTaskOptions on_fail = {sizeof on_fail, 0, 0, DORCH_TRIGGER_ONE_FAILED};
+    DorchTaskOptions retry = {sizeof retry, 1, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
+    DorchTaskOptions on_fail = {sizeof on_fail, 0, 0, DORCH_TRIGGER_ONE_FAILED, 0};
     dorch_pipeline_add_task(p, "flaky_upload", flaky, NULL, NULL, &retry);
     dorch_pipeline_add_task(p, "alert", step, NULL, NULL, &on_fail);
     for (int i = 1; i < 4; i++) dorch_pipeline_add_dependency(p, "extract", names[i]);

@@ -257,10 +257,10 @@ static void test_pipeline(void) {
 
     int ud = 0;
     CHECK_OK(dorch_pipeline_add_task(p, "a", task_ok, &ud, count_free, NULL));
-    DorchTaskOptions opts = {sizeof(DorchTaskOptions), 0, 0, DORCH_TRIGGER_ALL_SUCCESS};
+    DorchTaskOptions opts = {sizeof(DorchTaskOptions), 0, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
     CHECK_OK(dorch_pipeline_add_task(p, "b", task_ctx_api, &ud, count_free, &opts));
     /* an older, smaller options struct: only retries */
-    DorchTaskOptions small = {8, 1, 5000, (DorchTriggerRule)99};
+    DorchTaskOptions small = {8, 1, 5000, (DorchTriggerRule)99, 0};
     CHECK_OK(dorch_pipeline_add_task(p, "c", task_ok, NULL, NULL, &small));
     /* bad input: free_user_data is not called when the task is not added */
     CHECK_CODE(dorch_pipeline_add_task(p, "a", task_ok, &ud, count_free, NULL), DORCH_ERR_DUPLICATE);
@@ -270,10 +270,10 @@ static void test_pipeline(void) {
     CHECK_CODE(dorch_pipeline_add_task(p, NULL, task_ok, &ud, count_free, NULL), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_pipeline_add_task(p, BAD_UTF8, task_ok, &ud, count_free, NULL), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_CODE(dorch_pipeline_add_task(NULL, "x", task_ok, &ud, count_free, NULL), DORCH_ERR_INVALID_ARGUMENT);
-    DorchTaskOptions bad_rule = {sizeof(DorchTaskOptions), 0, 0, (DorchTriggerRule)7};
+    DorchTaskOptions bad_rule = {sizeof(DorchTaskOptions), 0, 0, (DorchTriggerRule)7, 0};
     CHECK_CODE(dorch_pipeline_add_task(p, "x", task_ok, &ud, count_free, &bad_rule), DORCH_ERR_INVALID_ARGUMENT);
     CHECK_ERR_HAS("trigger_rule");
-    DorchTaskOptions zero = {0, 0, 0, DORCH_TRIGGER_ALL_SUCCESS};
+    DorchTaskOptions zero = {0, 0, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
     CHECK_CODE(dorch_pipeline_add_task(p, "x", task_ok, &ud, count_free, &zero), DORCH_ERR_INVALID_ARGUMENT);
     CHECK(g_freed == 0);
 

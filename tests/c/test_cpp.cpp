@@ -50,7 +50,7 @@ int main() {
     std::unique_ptr<DorchPipeline, PipelineDeleter> p(raw);
     EXPECT(dorch_pipeline_set_max_workers(p.get(), 2) == DORCH_OK);
     auto del = [](void *ud) { delete static_cast<Step *>(ud); };
-    DorchTaskOptions opts{sizeof(DorchTaskOptions), 0, 0, DORCH_TRIGGER_ALL_SUCCESS};
+    DorchTaskOptions opts{sizeof(DorchTaskOptions), 0, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
     EXPECT(dorch_pipeline_add_task(p.get(), "hello", step, new Step{"hello", &calls}, del,
                                    &opts) == DORCH_OK);
     EXPECT(dorch_pipeline_add_task(p.get(), "world", step, new Step{"world", &calls}, del,

@@ -210,7 +210,7 @@ static void store_clear(Store *s) {
 }
 
 static const DorchBackendVTable VT = {sizeof(DorchBackendVTable), 0,        st_save, st_get,
-                                      st_update,                  st_list, st_destroy};
+                                      st_update,                  st_list, st_destroy, NULL, NULL};
 
 /* ---- tasks ---- */
 static DorchCode t_sleep(DorchTaskContext *ctx, void *ud) {
@@ -433,7 +433,7 @@ static DorchCode f_get(void *ud, const char *id, DorchRunSink *sink) {
 static void test_failing_vtable(void) {
     memset(&g_fs, 0, sizeof g_fs);
     pthread_mutex_init(&g_fs.mu, NULL);
-    DorchBackendVTable vt = {sizeof vt, 0, f_save, f_get, f_update, st_list, st_destroy};
+    DorchBackendVTable vt = {sizeof vt, 0, f_save, f_get, f_update, st_list, st_destroy, NULL, NULL};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&vt, &g_fs, &b));
     DorchPipeline *p = NULL;

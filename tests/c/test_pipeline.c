@@ -41,9 +41,9 @@ static void test_retries(void) {
     CHECK_OK(dorch_pipeline_new("retries", NULL, &p));
     Flaky ok = {0, 3, {0}};   /* fails twice, then succeeds on attempt 3 */
     Flaky never = {0, 99, {0}}; /* always fails */
-    DorchTaskOptions o = {sizeof o, 2, 20, DORCH_TRIGGER_ALL_SUCCESS};
+    DorchTaskOptions o = {sizeof o, 2, 20, DORCH_TRIGGER_ALL_SUCCESS, 0};
     CHECK_OK(dorch_pipeline_add_task(p, "flaky", t_flaky, &ok, NULL, &o));
-    DorchTaskOptions o1 = {sizeof o1, 1, 0, DORCH_TRIGGER_ALL_SUCCESS};
+    DorchTaskOptions o1 = {sizeof o1, 1, 0, DORCH_TRIGGER_ALL_SUCCESS, 0};
     CHECK_OK(dorch_pipeline_add_task(p, "never", t_flaky, &never, NULL, &o1));
     DorchRunResult *res = NULL;
     double t0 = now_ms();
@@ -98,7 +98,7 @@ static DorchCode t_fail_silent(DorchTaskContext *ctx, void *ud) {
 }
 
 static void add(DorchPipeline *p, const char *name, DorchTaskFn fn, DorchTriggerRule rule) {
-    DorchTaskOptions o = {sizeof o, 0, 0, rule};
+    DorchTaskOptions o = {sizeof o, 0, 0, rule, 0};
     CHECK_OK(dorch_pipeline_add_task(p, name, fn, NULL, NULL, &o));
 }
 
