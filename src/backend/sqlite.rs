@@ -267,6 +267,44 @@ fn upsert_live_detail(
     ])
 }
 
+/// Upserts two live task rows with their detail in one statement (one
+/// atomic autocommit transaction): what a run writes on most task changes,
+/// a finished task's final status and the next task's RUNNING. 0 rows
+/// changed means there is no such run.
+fn upsert_live_detail_pair(
+    conn: &Connection,
+    run_id: &str,
+    a: &TaskUpdate<'_>,
+    b: &TaskUpdate<'_>,
+) -> rusqlite::Result<usize> {
+    // Rows are applied in order, so when both are of one task the second wins.
+    conn.prepare_cached(
+        "INSERT INTO dorch_task_state
+           (run_id, task_name, status, attempts, start_time, end_time, error)
+         SELECT ?1, column1, column2, column3, column4, column5, column6
+         FROM (VALUES (?2, ?3, ?4, ?5, ?6, ?7), (?8, ?9, ?10, ?11, ?12, ?13))
+         WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
+           attempts = excluded.attempts, start_time = excluded.start_time,
+           end_time = excluded.end_time, error = excluded.error",
+    )?
+    .execute(params![
+        run_id,
+        a.task,
+        a.status.as_str(),
+        a.attempts,
+        a.start_time,
+        a.end_time,
+        a.error,
+        b.task,
+        b.status.as_str(),
+        b.attempts,
+        b.start_time,
+        b.end_time,
+        b.error
+    ])
+}
+
 /// The stored detail of a run's tasks: the detail table's rows, then the
 /// live rows that have detail (which win, being newer).
 const SELECT_DETAILS: &str = "SELECT task_name, attempts, start_time, end_time, error, 0 AS src \
@@ -373,14 +411,18 @@ impl Backend for SqliteBackend {
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
         let mut conn = self.lock();
         let err = sql_err("update_tasks");
-        if let [u] = updates {
-            // One statement, so one atomic autocommit transaction.
-            if upsert_live_detail(&conn, run_id, u).map_err(&err)? == 0 {
+        // One statement, so one atomic autocommit transaction (a write
+        // statement takes the write lock first, under the busy handler).
+        let one_statement = match updates {
+            [] => return Ok(()),
+            [u] => Some(upsert_live_detail(&conn, run_id, u)),
+            [a, b] => Some(upsert_live_detail_pair(&conn, run_id, a, b)),
+            _ => None,
+        };
+        if let Some(changed) = one_statement {
+            if changed.map_err(&err)? == 0 {
                 return Err(no_run(run_id));
             }
-            return Ok(());
-        }
-        if updates.is_empty() {
             return Ok(());
         }
         let tx = conn
