@@ -16,8 +16,8 @@
 //! fails the call after it instead of blocking the run forever.
 
 use super::ident::{
-    check_derived_names, detail_table_name, live_table_name, resolve_table, take_table_param,
-    Server,
+    check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
+    take_table_param, Server, DETAIL_INDEX_SUFFIX,
 };
 use super::pool::{Connector, Failure, Pool, ServerOptions};
 use super::rows::{
@@ -30,6 +30,7 @@ use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Runtime;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// How long after `io_timeout` the client gives up on a call: the server's
@@ -57,6 +58,7 @@ struct Sql {
     save: String,
     update_many: String,
     update_detail: String,
+    update_detail_pair: String,
     get: String,
     details: String,
     list_all: String,
@@ -83,6 +85,7 @@ struct PgConn {
     save: Statement,
     update_many: Statement,
     update_detail: Statement,
+    update_detail_pair: Statement,
     get: Statement,
     details: Statement,
     list_all: Statement,
@@ -222,24 +225,30 @@ impl PgConnector {
 
     fn prepare(&self, client: Client, rt: Runtime) -> std::result::Result<PgConn, Failure> {
         let sql = &self.sql;
-        let (save, update_many, update_detail, get, details, list_all, list_pipeline) =
+        let (save, update_many, update_detail, update_detail_pair, get, details) =
             self.wait(&rt, async {
                 Ok((
                     client.prepare(&sql.save).await?,
                     client.prepare(&sql.update_many).await?,
                     client.prepare(&sql.update_detail).await?,
+                    client.prepare(&sql.update_detail_pair).await?,
                     client.prepare(&sql.get).await?,
                     client.prepare(&sql.details).await?,
-                    client.prepare(&sql.list_all).await?,
-                    client.prepare(&sql.list_pipeline).await?,
                 ))
             })?;
+        let (list_all, list_pipeline) = self.wait(&rt, async {
+            Ok((
+                client.prepare(&sql.list_all).await?,
+                client.prepare(&sql.list_pipeline).await?,
+            ))
+        })?;
         Ok(PgConn {
             client,
             rt,
             save,
             update_many,
             update_detail,
+            update_detail_pair,
             get,
             details,
             list_all,
@@ -408,20 +417,25 @@ impl PostgresBackend {
         // Every array aggregate is ordered by the same unique key, so the
         // arrays line up: the detail table's rows, then the live rows with
         // detail (newer, so they win).
-        let agg = |col: &str| format!("array_agg(x.{col} ORDER BY x.src, x.task_key)");
+        let agg = |col: &str| format!("array_agg(x.{col} ORDER BY x.src, x.task_key, x.row)");
         let sql = Sql {
-            // The live rows go (their detail moves to the detail table) and
-            // the record is written, in one statement: one transaction.
+            // The live rows go (their detail moves to the detail table:
+            // tasks with detail there already get theirs replaced, the others
+            // get a row) and the record is written, in one statement: one
+            // transaction. Two saves of one run cannot both move a task: the
+            // second waits for the first's delete of the live row.
             save: format!(
                 "WITH moved AS (DELETE FROM {live} WHERE run_id = $1 \
-                 RETURNING run_id, task_key, task_name, attempts, start_time, end_time, error), \
-                 kept AS (INSERT INTO {detail} \
+                 RETURNING task_key, task_name, attempts, start_time, end_time, error), \
+                 replaced AS (UPDATE {detail} d SET task_name = m.task_name, \
+                 attempts = m.attempts, start_time = m.start_time, end_time = m.end_time, \
+                 error = m.error FROM moved m \
+                 WHERE d.run_id = $1 AND d.task_key = m.task_key AND m.attempts IS NOT NULL), \
+                 added AS (INSERT INTO {detail} \
                  (run_id, task_key, task_name, attempts, start_time, end_time, error) \
-                 SELECT run_id, task_key, task_name, attempts, start_time, end_time, error \
-                 FROM moved WHERE attempts IS NOT NULL \
-                 ON CONFLICT (run_id, task_key) DO UPDATE SET task_name = EXCLUDED.task_name, \
-                 attempts = EXCLUDED.attempts, start_time = EXCLUDED.start_time, \
-                 end_time = EXCLUDED.end_time, error = EXCLUDED.error) \
+                 SELECT $1, m.task_key, m.task_name, m.attempts, m.start_time, m.end_time, \
+                 m.error FROM moved m WHERE m.attempts IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM {detail} d WHERE d.run_id = $1 AND d.task_key = m.task_key)) \
                  INSERT INTO {t} (run_id, pipeline_name, start_time, end_time, status, tasks) \
                  VALUES ($1, $2, $3, $4, $5, $6::text::jsonb) \
                  ON CONFLICT (run_id) DO UPDATE SET pipeline_name = EXCLUDED.pipeline_name, \
@@ -442,16 +456,24 @@ impl PostgresBackend {
             ),
             // The same with each task's detail, from four more arrays.
             update_detail: format!(
-                "{async_cte}INSERT INTO {live} \
-                 (run_id, task_key, task_name, status, attempts, start_time, end_time, error) \
+                "{async_cte}INSERT INTO {live} ({DETAIL_COLUMNS}) \
                  SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status, c.attempts, c.start_time, \
                  c.end_time, c.error \
                  FROM {async_from}unnest($2::text[], $3::text[], $4::int4[], $5::float8[], \
                  $6::float8[], $7::text[]) AS c(task, status, attempts, start_time, end_time, error) \
-                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                 ON CONFLICT (run_id, task_key) DO UPDATE SET status = EXCLUDED.status, \
-                 attempts = EXCLUDED.attempts, start_time = EXCLUDED.start_time, \
-                 end_time = EXCLUDED.end_time, error = EXCLUDED.error"
+                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) {DETAIL_UPSERT}"
+            ),
+            // Two tasks' changes with their detail, from plain parameters:
+            // what a run writes on most task changes (a finished task's final
+            // status and the next task's RUNNING), cheaper than arrays.
+            update_detail_pair: format!(
+                "{async_cte}INSERT INTO {live} ({DETAIL_COLUMNS}) \
+                 SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status, c.attempts, c.start_time, \
+                 c.end_time, c.error \
+                 FROM {async_from}(VALUES ($2::text, $3::text, $4::int4, $5::float8, $6::float8, \
+                 $7::text), ($8, $9, $10, $11, $12, $13)) \
+                 AS c(task, status, attempts, start_time, end_time, error) \
+                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) {DETAIL_UPSERT}"
             ),
             get: format!("{select} WHERE r.run_id = $1"),
             // The run as `get` reads it, and its stored detail as arrays
@@ -460,10 +482,10 @@ impl PostgresBackend {
                 "SELECT {columns}, d.names, d.attempts, d.starts, d.ends, d.errors \
                  FROM {t} r LEFT JOIN LATERAL (SELECT {names} AS names, {attempts} AS attempts, \
                  {starts} AS starts, {ends} AS ends, {errors} AS errors FROM ( \
-                 SELECT 0 AS src, task_key, task_name, attempts, start_time, end_time, error \
-                 FROM {detail} WHERE run_id = r.run_id \
-                 UNION ALL SELECT 1, task_key, task_name, attempts, start_time, end_time, error \
-                 FROM {live} WHERE run_id = r.run_id AND attempts IS NOT NULL) x) d ON true \
+                 SELECT 0 AS src, task_key, ctid AS row, task_name, attempts, start_time, \
+                 end_time, error FROM {detail} WHERE run_id = r.run_id \
+                 UNION ALL SELECT 1, task_key, ctid, task_name, attempts, start_time, end_time, \
+                 error FROM {live} WHERE run_id = r.run_id AND attempts IS NOT NULL) x) d ON true \
                  WHERE r.run_id = $1",
                 names = agg("task_name"),
                 attempts = agg("attempts"),
@@ -508,9 +530,18 @@ impl PostgresBackend {
                 attempts INTEGER NOT NULL,
                 start_time DOUBLE PRECISION,
                 end_time DOUBLE PRECISION,
-                error TEXT,
-                PRIMARY KEY (run_id, task_key)
-            );",
+                error TEXT
+            );
+            DO $index$
+            BEGIN
+                -- Looked up first, so that an open takes no lock on the
+                -- detail table, which runs' save_run statements lock.
+                IF to_regclass('{idt}') IS NULL THEN
+                    CREATE INDEX IF NOT EXISTS {idt} ON {detail} (run_id);
+                END IF;
+            END
+            $index$;",
+            idt = quote(&index_name(&table, DETAIL_INDEX_SUFFIX)),
             ip = quote(&format!("idx_{table}_pipeline")),
             is = quote(&format!("idx_{table}_start_time")),
             ips = quote(&format!("idx_{table}_pipeline_start")),
@@ -559,7 +590,20 @@ impl PostgresBackend {
                 connector.target
             )));
         }
-        let conn = connector.prepare(client, rt).map_err(opening)?;
+        // Preparing locks the tables the statements name, so it can be the
+        // victim of a deadlock with another process upgrading them as it
+        // opens: try again then, on a new connection.
+        let mut conn = connector.prepare(client, rt);
+        for _ in 0..5 {
+            match &conn {
+                Err(Failure::Transient(m)) if m.contains("40P01") => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    conn = connector.connect();
+                }
+                _ => break,
+            }
+        }
+        let conn = conn.map_err(opening)?;
         let pool = Pool::new(connector, options.clone());
         pool.seed(conn);
         Ok(PostgresBackend { pool })
@@ -570,6 +614,15 @@ impl PostgresBackend {
         &self.pool.connector().target
     }
 }
+
+/// The columns a live-row upsert with detail writes.
+const DETAIL_COLUMNS: &str =
+    "run_id, task_key, task_name, status, attempts, start_time, end_time, error";
+
+/// What a live-row upsert with detail sets on a task's existing row.
+const DETAIL_UPSERT: &str = "ON CONFLICT (run_id, task_key) DO UPDATE SET \
+     status = EXCLUDED.status, attempts = EXCLUDED.attempts, \
+     start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, error = EXCLUDED.error";
 
 /// The live rows' key for task name `c.task`: its SHA-256 (of its UTF-8 bytes).
 const TASK_KEY_OF_C: &str = "sha256(convert_to(c.task, 'UTF8'))";
@@ -736,15 +789,34 @@ impl Backend for PostgresBackend {
         if updates.is_empty() {
             return Ok(());
         }
+        let attempts =
+            |u: &TaskUpdate<'_>| -> i32 { i32::try_from(u.attempts).unwrap_or(i32::MAX) };
         let tasks: Vec<&str> = updates.iter().map(|u| u.task).collect();
         let statuses: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
-        let attempts: Vec<i32> = updates
-            .iter()
-            .map(|u| i32::try_from(u.attempts).unwrap_or(i32::MAX))
-            .collect();
+        let tries: Vec<i32> = updates.iter().map(|u| attempts(u)).collect();
         let starts: Vec<Option<f64>> = updates.iter().map(|u| u.start_time).collect();
         let ends: Vec<Option<f64>> = updates.iter().map(|u| u.end_time).collect();
         let errors: Vec<Option<&str>> = updates.iter().map(|u| u.error).collect();
+        let pair = updates.len() == 2;
+        let params: Vec<&(dyn ToSql + Sync)> = if pair {
+            vec![
+                &run_id,
+                &tasks[0],
+                &statuses[0],
+                &tries[0],
+                &starts[0],
+                &ends[0],
+                &errors[0],
+                &tasks[1],
+                &statuses[1],
+                &tries[1],
+                &starts[1],
+                &ends[1],
+                &errors[1],
+            ]
+        } else {
+            vec![&run_id, &tasks, &statuses, &tries, &starts, &ends, &errors]
+        };
         let c = self.pool.connector();
         let n = self.pool.run(
             &|| {
@@ -752,15 +824,13 @@ impl Backend for PostgresBackend {
                 format!("postgres: {}", describe_task_updates(run_id, &owned))
             },
             |conn| {
-                c.wait(
-                    &conn.rt,
-                    conn.client.execute(
-                        &conn.update_detail,
-                        &[
-                            &run_id, &tasks, &statuses, &attempts, &starts, &ends, &errors,
-                        ],
-                    ),
-                )
+                let statement = if pair {
+                    &conn.update_detail_pair
+                } else {
+                    &conn.update_detail
+                };
+                let call = conn.client.execute(statement, &params);
+                c.wait(&conn.rt, call)
             },
         )?;
         if n == 0 {
