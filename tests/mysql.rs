@@ -196,6 +196,36 @@ fn schema_layout_and_indexes() {
     for want in ["pipeline", "start_time", "pipeline_start"] {
         assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
     }
+    // Our own tables: live rows with their detail, and the detail table.
+    let mut cols_of = |table: String| -> Vec<String> {
+        c.exec(
+            "SELECT CONCAT(column_name, ' ', data_type) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        .unwrap()
+    };
+    let detail = [
+        "attempts int",
+        "start_time double",
+        "end_time double",
+        "error longtext",
+    ];
+    let live_want: Vec<&str> = [
+        "run_id varchar",
+        "task_name longblob",
+        "task_key binary",
+        "status varchar",
+    ]
+    .into_iter()
+    .chain(detail)
+    .collect();
+    assert_eq!(cols_of(format!("{}_task_state", t.0)), live_want);
+    let detail_want: Vec<&str> = ["run_id varchar", "task_name longblob", "task_key binary"]
+        .into_iter()
+        .chain(detail)
+        .collect();
+    assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
     let plan: Vec<mysql::Row> = c
         .query(format!(
             "EXPLAIN SELECT * FROM `{}` FORCE INDEX (idx_{}_start_time) \

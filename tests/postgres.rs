@@ -138,6 +138,49 @@ fn schema_layout_and_indexes() {
     for want in ["pipeline", "start_time", "pipeline_start"] {
         assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
     }
+    // Our own tables: live rows with their detail, and the detail table.
+    let mut cols_of = |table: String| -> Vec<String> {
+        c.query(
+            "SELECT column_name::text || ' ' || data_type::text FROM information_schema.columns \
+             WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let detail = [
+        "attempts integer",
+        "start_time double precision",
+        "end_time double precision",
+        "error text",
+    ];
+    let live_want: Vec<&str> = [
+        "run_id text",
+        "task_key bytea",
+        "task_name text",
+        "status text",
+    ]
+    .into_iter()
+    .chain(detail)
+    .collect();
+    assert_eq!(cols_of(format!("{}_task_state", t.0)), live_want);
+    let detail_want: Vec<&str> = ["run_id text", "task_key bytea", "task_name text"]
+        .into_iter()
+        .chain(detail)
+        .collect();
+    assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
+    let idx: Vec<String> = c
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
+            &[&format!("{}_task_detail", t.0)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(idx, [format!("idx_{}_task_detail", t.0)]);
     // list_runs can use the start_time index.
     c.batch_execute("SET enable_seqscan = off").unwrap();
     let plan: String = c
@@ -461,6 +504,7 @@ fn table_names_up_to_the_identifier_limit() {
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),
+        format!("idx_{l}_task_detail"),
     ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }

@@ -991,9 +991,32 @@ pub fn check_task_details(b: BackendRef, reopen: &dyn Fn() -> BackendRef) {
     live.tasks.remove("q");
     b.save_run(&live).unwrap();
     let fresh = reopen();
-    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live));
+    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live.clone()));
     assert_eq!(
         fresh.get_task_details("details-live-1").unwrap(),
         vec![p_done.to_detail()]
+    );
+    // New detail of a task whose detail was saved replaces it, live and
+    // after the next save.
+    let p_again = dremioorch::TaskUpdate {
+        status: TaskStatus::Success,
+        attempts: 4,
+        start_time: Some(200.5),
+        end_time: Some(201.75),
+        error: None,
+        ..p_run
+    };
+    b.update_tasks("details-live-1", &[p_again]).unwrap();
+    assert_eq!(
+        reopen().get_task_details("details-live-1").unwrap(),
+        vec![p_again.to_detail()]
+    );
+    live.tasks.insert("p".into(), TaskStatus::Success);
+    b.save_run(&live).unwrap();
+    let fresh = reopen();
+    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live));
+    assert_eq!(
+        fresh.get_task_details("details-live-1").unwrap(),
+        vec![p_again.to_detail()]
     );
 }
