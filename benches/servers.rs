@@ -197,7 +197,8 @@ fn bench_pg() -> Figures {
             {
                 let _ = c.batch_execute(&format!(
                     "DROP TABLE IF EXISTS \"{table}\", \"{table}_task_state\", \
-                     \"{table}_h\", \"{table}_h_task_state\""
+                     \"{table}_task_detail\", \"{table}_h\", \"{table}_h_task_state\", \
+                     \"{table}_h_task_detail\""
                 ));
             }
         }
@@ -246,8 +247,8 @@ fn bench_mysql() -> Figures {
         move || {
             if let Ok(mut c) = mysql::Conn::new(opts.clone()) {
                 let _ = c.query_drop(format!(
-                    "DROP TABLE IF EXISTS `{table}_task_state`, `{table}`, \
-                     `{table}_h_task_state`, `{table}_h`"
+                    "DROP TABLE IF EXISTS `{table}_task_state`, `{table}_task_detail`, \
+                     `{table}`, `{table}_h_task_state`, `{table}_h_task_detail`, `{table}_h`"
                 ));
             }
         }

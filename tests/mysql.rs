@@ -9,13 +9,13 @@ use dremioorch::backend::{
     MySqlBackend, ServerOptions, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT,
     MYSQL_ENV_USER,
 };
-use dremioorch::{Backend, BackendRef, ErrorKind, TaskStatus};
+use dremioorch::{Backend, BackendRef, ErrorKind, TaskDetail, TaskStatus, TaskUpdate};
 use mysql::prelude::Queryable;
 use server_support::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Drops the run table and our live-state table when it goes out of scope.
+/// Drops the run table and our own tables when it goes out of scope.
 struct Table(String);
 
 impl Table {
@@ -28,7 +28,8 @@ impl Drop for Table {
     fn drop(&mut self) {
         if let Ok(mut c) = admin() {
             let _ = c.query_drop(format!(
-                "DROP TABLE IF EXISTS `{0}_task_state`, `{0}`", // child first: it has a foreign key
+                // The live table first: it has a foreign key to the run table.
+                "DROP TABLE IF EXISTS `{0}_task_state`, `{0}_task_detail`, `{0}`",
                 self.0
             ));
         }
@@ -195,6 +196,36 @@ fn schema_layout_and_indexes() {
     for want in ["pipeline", "start_time", "pipeline_start"] {
         assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
     }
+    // Our own tables: live rows with their detail, and the detail table.
+    let mut cols_of = |table: String| -> Vec<String> {
+        c.exec(
+            "SELECT CONCAT(column_name, ' ', data_type) FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        .unwrap()
+    };
+    let detail = [
+        "attempts int",
+        "start_time double",
+        "end_time double",
+        "error longtext",
+    ];
+    let live_want: Vec<&str> = [
+        "run_id varchar",
+        "task_name longblob",
+        "task_key binary",
+        "status varchar",
+    ]
+    .into_iter()
+    .chain(detail)
+    .collect();
+    assert_eq!(cols_of(format!("{}_task_state", t.0)), live_want);
+    let detail_want: Vec<&str> = ["run_id varchar", "task_name longblob", "task_key binary"]
+        .into_iter()
+        .chain(detail)
+        .collect();
+    assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
     let plan: Vec<mysql::Row> = c
         .query(format!(
             "EXPLAIN SELECT * FROM `{}` FORCE INDEX (idx_{}_start_time) \
@@ -276,6 +307,41 @@ fn live_table_with_and_without_a_foreign_key() {
         let got = b.get_run("fk-1").unwrap().unwrap();
         assert_eq!(got.tasks["a"], TaskStatus::Success);
         assert_eq!(got.tasks["b"], TaskStatus::Running);
+        // Detail, times exact, on either kind of live table.
+        let u = TaskUpdate {
+            task: "a",
+            status: TaskStatus::Failed,
+            attempts: 2,
+            start_time: Some(1.0 / 3.0),
+            end_time: Some(2.0 / 3.0),
+            error: Some("ünïcode ☃"),
+            output: None,
+        };
+        let c_run = TaskUpdate {
+            task: "c",
+            status: TaskStatus::Running,
+            attempts: 1,
+            start_time: Some(1e9 + 0.1),
+            end_time: None,
+            error: None,
+            output: None,
+        };
+        b.update_tasks("fk-1", &[u, c_run]).unwrap();
+        assert_eq!(
+            b.get_task_details("fk-1").unwrap(),
+            [
+                u.to_detail(),
+                TaskDetail::bare("b", TaskStatus::Running),
+                c_run.to_detail()
+            ]
+        );
+        for e in [
+            b.update_tasks("nope", &[u]).unwrap_err(),
+            b.update_tasks("nope", &[u, c_run]).unwrap_err(),
+            b.get_task_details("nope").unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{}: {e}", t.0);
+        }
         for e in [
             b.update_task_status("nope", "a", TaskStatus::Running)
                 .unwrap_err(),
@@ -528,6 +594,7 @@ fn table_names_up_to_the_identifier_limit() {
     let mut want = vec![
         l.clone(),
         format!("{l}_task_state"),
+        format!("{l}_task_detail"),
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),
@@ -570,6 +637,15 @@ fn a_failed_open_leaves_no_half_schema() {
         )
         .unwrap();
     assert_eq!(cols, ["x"]);
+}
+
+/// Task detail after a retry, a task timeout and a cancellation, read back
+/// through a new backend (new connections); statuses-only runs are bare.
+#[test]
+fn task_details_read_back_through_a_new_connection() {
+    let t = Table::new("my_detail");
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    check_task_details(reopen(), &reopen);
 }
 
 #[test]
@@ -637,6 +713,22 @@ fn a_live_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(got.tasks["a"], TaskStatus::Success, "same key as before");
     assert_eq!(got.tasks["b"], TaskStatus::Failed);
     assert_eq!(got.tasks[&long], TaskStatus::Running);
+    // Detail on the upgraded table, and its statuses-only rows kept bare.
+    let u = TaskUpdate {
+        task: "b",
+        status: TaskStatus::Failed,
+        attempts: 2,
+        start_time: Some(1.0 / 3.0),
+        end_time: Some(2.0 / 3.0),
+        error: Some("ünïcode ☃"),
+        output: None,
+    };
+    b.update_tasks("old-1", &[u]).unwrap();
+    let details = opened[2].get_task_details("old-1").unwrap();
+    assert_eq!(details.len(), 3);
+    let of = |name: &str| details.iter().find(|d| d.name == name).unwrap().clone();
+    assert_eq!(of("a"), TaskDetail::bare("a", TaskStatus::Success));
+    assert_eq!(of("b"), u.to_detail());
     check_long_task_names(Arc::new(open(&t)));
 }
 

@@ -6,12 +6,12 @@ mod server_support;
 
 use dremioorch::backend::ident::POSTGRES_MAX_TABLE_NAME_LEN;
 use dremioorch::backend::{PostgresBackend, ServerOptions, PG_DSN_ENV};
-use dremioorch::{Backend, BackendRef, ErrorKind, RunStatus, TaskStatus};
+use dremioorch::{Backend, BackendRef, ErrorKind, RunStatus, TaskDetail, TaskStatus, TaskUpdate};
 use server_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Drops the run table and our live-state table when it goes out of scope.
+/// Drops the run table and our own tables when it goes out of scope.
 struct Table(String);
 
 impl Table {
@@ -24,7 +24,7 @@ impl Drop for Table {
     fn drop(&mut self) {
         if let Ok(mut c) = admin() {
             let _ = c.batch_execute(&format!(
-                "DROP TABLE IF EXISTS \"{0}\", \"{0}_task_state\"",
+                "DROP TABLE IF EXISTS \"{0}\", \"{0}_task_state\", \"{0}_task_detail\"",
                 self.0
             ));
         }
@@ -138,6 +138,49 @@ fn schema_layout_and_indexes() {
     for want in ["pipeline", "start_time", "pipeline_start"] {
         assert!(idx.contains(&format!("idx_{}_{want}", t.0)), "{idx:?}");
     }
+    // Our own tables: live rows with their detail, and the detail table.
+    let mut cols_of = |table: String| -> Vec<String> {
+        c.query(
+            "SELECT column_name::text || ' ' || data_type::text FROM information_schema.columns \
+             WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let detail = [
+        "attempts integer",
+        "start_time double precision",
+        "end_time double precision",
+        "error text",
+    ];
+    let live_want: Vec<&str> = [
+        "run_id text",
+        "task_key bytea",
+        "task_name text",
+        "status text",
+    ]
+    .into_iter()
+    .chain(detail)
+    .collect();
+    assert_eq!(cols_of(format!("{}_task_state", t.0)), live_want);
+    let detail_want: Vec<&str> = ["run_id text", "task_key bytea", "task_name text"]
+        .into_iter()
+        .chain(detail)
+        .collect();
+    assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
+    let idx: Vec<String> = c
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
+            &[&format!("{}_task_detail", t.0)],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(idx, [format!("idx_{}_task_detail", t.0)]);
     // list_runs can use the start_time index.
     c.batch_execute("SET enable_seqscan = off").unwrap();
     let plan: String = c
@@ -457,12 +500,23 @@ fn table_names_up_to_the_identifier_limit() {
     for want in [
         l.clone(),
         format!("{l}_task_state"),
+        format!("{l}_task_detail"),
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),
+        format!("idx_{l}_task_detail"),
     ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
+}
+
+/// Task detail after a retry, a task timeout and a cancellation, read back
+/// through a new backend (new connections); statuses-only runs are bare.
+#[test]
+fn task_details_read_back_through_a_new_connection() {
+    let t = Table::new("pg_detail");
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    check_task_details(reopen(), &reopen);
 }
 
 #[test]
@@ -507,6 +561,22 @@ fn a_live_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(got.tasks.len(), 3);
     assert_eq!(got.tasks["a"], TaskStatus::Success, "same key as before");
     assert_eq!(got.tasks[&long], TaskStatus::Running);
+    // Detail on the upgraded table, and its statuses-only rows kept bare.
+    let u = TaskUpdate {
+        task: "b",
+        status: TaskStatus::Failed,
+        attempts: 2,
+        start_time: Some(1.0 / 3.0),
+        end_time: Some(2.0 / 3.0),
+        error: Some("ünïcode ☃"),
+        output: None,
+    };
+    b.update_tasks("old-1", &[u]).unwrap();
+    let details = opened[2].get_task_details("old-1").unwrap();
+    assert_eq!(details.len(), 3);
+    let of = |name: &str| details.iter().find(|d| d.name == name).unwrap().clone();
+    assert_eq!(of("a"), TaskDetail::bare("a", TaskStatus::Success));
+    assert_eq!(of("b"), u.to_detail());
     let key: Vec<String> = c
         .query(
             "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a \

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod server_support;
+
 fn backends() -> Vec<(&'static str, BackendRef, Option<tempdir::Dir>)> {
     let dir = tempdir::Dir::new("run_control");
     let sqlite = Arc::new(SqliteBackend::open(dir.path().join("h.db")).unwrap());
@@ -368,4 +370,12 @@ fn a_token_fired_after_the_last_task_changes_nothing() {
     let r = p.run_with(&RunOptions::new().cancel_token(token)).unwrap();
     assert_eq!(r.interruption(), None);
     assert_eq!(r.status(), RunStatus::Success);
+}
+
+/// The memory backend passes the detail checks the SQL backends pass.
+#[test]
+fn the_memory_backend_keeps_details_as_the_sql_backends_do() {
+    let b: BackendRef = Arc::new(MemoryBackend::new());
+    let same = b.clone();
+    server_support::check_task_details(b, &move || same.clone());
 }

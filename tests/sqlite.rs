@@ -2,7 +2,8 @@
 //! several processes writing one file at once.
 
 use dremioorch::{
-    Backend, ErrorKind, Pipeline, PipelineRun, RunStatus, SqliteBackend, Task, TaskStatus,
+    Backend, ErrorKind, Pipeline, PipelineRun, RunStatus, SqliteBackend, Task, TaskDetail,
+    TaskStatus, TaskUpdate,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -277,7 +278,7 @@ fn unreadable_rows_are_listed_apart_and_hide_no_run() {
              INSERT INTO runs VALUES ('bad-json', 'p', 150, 151, 'SUCCESS', '[1, 2]');
              INSERT INTO runs VALUES ('bad-end', 'p', 110, X'00ff', 'SUCCESS', '{}');
              INSERT INTO runs VALUES (NULL, 'p', 50, 51, 'SUCCESS', '{}');
-             INSERT INTO dorch_task_state VALUES ('bad-live', 'x', 'WEIRD');",
+             INSERT INTO dorch_task_state (run_id, task_name, status) VALUES ('bad-live', 'x', 'WEIRD');",
         )
         .unwrap();
     // A text start_time sorts above every number in SQLite: first.
@@ -453,4 +454,93 @@ fn grouped_updates_are_one_atomic_write() {
 fn task_names_of_ten_thousand_bytes_are_stored_whole() {
     let path = temp_db("longnames");
     server_support::check_long_task_names(Arc::new(SqliteBackend::open(&path).unwrap()));
+}
+
+/// Task detail after a retry, a task timeout and a cancellation, read back
+/// from the file reopened; statuses-only runs are bare.
+#[test]
+fn task_details_survive_reopening_the_file() {
+    let path = temp_db("details");
+    let reopen = || -> dremioorch::BackendRef { Arc::new(SqliteBackend::open(&path).unwrap()) };
+    server_support::check_task_details(reopen(), &reopen);
+    // Another program sees the detail in our table, beside dremioframe's.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (attempts, error): (i64, String) = conn
+        .query_row(
+            "SELECT d.attempts, d.error FROM dorch_task_detail d JOIN runs r USING (run_id) \
+             WHERE r.pipeline_name = 'details_retry' AND d.task_name = 'bad'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((attempts, error.as_str()), (2, "x (after 2 attempts)"));
+}
+
+/// A file whose live table an earlier version created (no detail columns),
+/// opened by four backends at once: the columns are added once, the live
+/// rows kept, and detail works.
+#[test]
+fn a_live_table_of_an_earlier_version_gets_the_detail_columns() {
+    let path = temp_db("olddetail");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, pipeline_name TEXT, start_time REAL,
+               end_time REAL, status TEXT, tasks TEXT);
+             CREATE TABLE dorch_task_state (run_id TEXT NOT NULL, task_name TEXT NOT NULL,
+               status TEXT NOT NULL, PRIMARY KEY (run_id, task_name)) WITHOUT ROWID;
+             INSERT INTO runs VALUES ('old-1', 'p', 1.0, NULL, 'RUNNING',
+               '{\"a\": \"PENDING\", \"b\": \"PENDING\"}');
+             INSERT INTO dorch_task_state VALUES ('old-1', 'a', 'RUNNING');",
+        )
+        .unwrap();
+    }
+    let opened: Vec<SqliteBackend> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| SqliteBackend::open(&path).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let b = &opened[0];
+    assert_eq!(
+        b.get_task_details("old-1").unwrap(),
+        [
+            TaskDetail::bare("a", TaskStatus::Running),
+            TaskDetail::bare("b", TaskStatus::Pending)
+        ]
+    );
+    let u = TaskUpdate {
+        task: "b",
+        status: TaskStatus::Failed,
+        attempts: 2,
+        start_time: Some(1.0 / 3.0),
+        end_time: Some(2.0 / 3.0),
+        error: Some("ünïcode ☃"),
+        output: None,
+    };
+    b.update_tasks("old-1", &[u]).unwrap();
+    assert_eq!(
+        opened[3].get_task_details("old-1").unwrap(),
+        [TaskDetail::bare("a", TaskStatus::Running), u.to_detail()]
+    );
+    // An earlier version's status upsert still works on the table.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO dorch_task_state (run_id, task_name, status) VALUES ('old-1', 'a', 'SUCCESS')
+         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        opened[1].get_run("old-1").unwrap().unwrap().tasks["a"],
+        TaskStatus::Success
+    );
+    let cols: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('dorch_task_state')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(cols, 7);
 }

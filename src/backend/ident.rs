@@ -33,6 +33,10 @@ const LONGEST_ADDITION: usize = "idx__pipeline_start".len();
 /// The suffixes of the run table's index names, `idx_<table>_<suffix>`.
 pub(crate) const INDEX_SUFFIXES: [&str; 3] = ["pipeline", "start_time", "pipeline_start"];
 
+/// The suffix of the PostgreSQL detail table's index name,
+/// `idx_<table>_task_detail`.
+pub(crate) const DETAIL_INDEX_SUFFIX: &str = "task_detail";
+
 /// The name of index `suffix` of run table `table`.
 pub(crate) fn index_name(table: &str, suffix: &str) -> String {
     format!("idx_{table}_{suffix}")
@@ -41,6 +45,11 @@ pub(crate) fn index_name(table: &str, suffix: &str) -> String {
 /// The name of the live per-task table of run table `table`.
 pub(crate) fn live_table_name(table: &str) -> String {
     format!("{table}_task_state")
+}
+
+/// The name of the task detail table of run table `table`.
+pub(crate) fn detail_table_name(table: &str) -> String {
+    format!("{table}_task_detail")
 }
 
 /// Whose identifier rules a table name is checked against.
@@ -68,12 +77,16 @@ impl Server {
         let mut names = vec![
             (table.to_string(), "run table"),
             (live.clone(), "live table"),
+            (detail_table_name(table), "detail table"),
         ];
         for suffix in INDEX_SUFFIXES {
             names.push((index_name(table, suffix), "index"));
         }
-        if self == Server::MySql {
-            names.push((format!("{live}_ibfk_1"), "foreign key"));
+        match self {
+            Server::MySql => names.push((format!("{live}_ibfk_1"), "foreign key")),
+            Server::Postgres => {
+                names.push((index_name(table, DETAIL_INDEX_SUFFIX), "index"));
+            }
         }
         names
     }

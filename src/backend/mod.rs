@@ -164,6 +164,21 @@ pub trait Backend: Send + Sync {
 /// A shared, reference-counted backend, as pipelines hold them.
 pub type BackendRef = Arc<dyn Backend>;
 
+/// `updates` with only the last update of each task, in first-seen order:
+/// SQL upserts may not touch one row twice in a statement.
+pub(crate) fn last_update_per_task<'u, 'a>(
+    updates: &'u [TaskUpdate<'a>],
+) -> Vec<&'u TaskUpdate<'a>> {
+    let mut out: Vec<&TaskUpdate<'_>> = Vec::with_capacity(updates.len());
+    for u in updates {
+        match out.iter_mut().find(|o| o.task == u.task) {
+            Some(slot) => *slot = u,
+            None => out.push(u),
+        }
+    }
+    out
+}
+
 /// `changes` with only the last status of each task, in first-seen order:
 /// SQL upserts may not touch one row twice in a statement.
 pub(crate) fn last_status_per_task<'a>(

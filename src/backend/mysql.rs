@@ -1,23 +1,28 @@
 //! MySQL / MariaDB backend in dremioframe's layout (docs/storage.md): the run
-//! table (`dremioframe_runs` by default) plus a table of our own,
-//! `<table>_task_state`, holding live per-task state so that a status update
-//! costs the same at any run size.
+//! table (`dremioframe_runs` by default) plus tables of our own:
+//! `<table>_task_state` holds live per-task state (status and detail) so
+//! that a status update costs the same at any run size, and
+//! `<table>_task_detail` keeps each task's detail (attempts, times, error)
+//! once `save_run` has written the run's statuses into the run table.
 //!
 //! Writes are idempotent (upserts), so they can be retried safely after the
 //! connection drops; `save_run` is one transaction; reads are one statement,
 //! so one consistent InnoDB snapshot.
 
 use super::ident::{
-    check_derived_names, index_name, live_table_name, resolve_table, take_table_param, Server,
-    INDEX_SUFFIXES,
+    check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
+    take_table_param, Server, INDEX_SUFFIXES,
 };
 use super::pool::{with_deadline, Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
-use super::{last_status_per_task, Backend};
+use super::rows::{
+    describe_save, describe_task_updates, describe_updates, listing, merge_details,
+    text_not_number, Col, StoredDetail, StoredRun,
+};
+use super::{last_status_per_task, last_update_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
 use mysql::prelude::Queryable;
-use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
+use mysql::{AccessMode, Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 use std::time::Duration;
 
 /// Environment variables read when no URL is given, as in dremioframe: the user.
@@ -44,11 +49,12 @@ pub struct MySqlBackend {
 
 struct Sql {
     upsert: String,
+    /// Copies the detail of a run's live rows into the detail table.
+    keep_detail: String,
     clear: String,
-    /// Upsert of live rows for several tasks: head, then one `SELECT ?, ?` per task
-    /// joined by UNION ALL, then tail.
-    update_many: (String, String),
     exists: String,
+    /// The stored detail of a run's tasks (the run id twice).
+    details: String,
     get: String,
     list_all: String,
     list_pipeline: String,
@@ -175,6 +181,31 @@ fn row_to_run(mut row: Row) -> StoredRun {
         tasks: text_col(col(5)),
         live: text_col(col(6)),
     }
+}
+
+/// A row of the `details` statement.
+fn row_to_detail(mut row: Row) -> std::result::Result<StoredDetail, String> {
+    let mut col = |i: usize| row.take::<Value, usize>(i).unwrap_or(Value::NULL);
+    let name = text_col(col(0))?.ok_or("a NULL task name")?;
+    let attempts = match col(1) {
+        Value::Int(i) => i,
+        Value::UInt(u) => i64::try_from(u).unwrap_or(i64::MAX),
+        Value::Bytes(b) => String::from_utf8_lossy(&b)
+            .trim()
+            .parse()
+            .map_err(|_| format!("task {name:?}: attempts is not a number"))?,
+        other => return Err(format!("task {name:?}: attempts is {}", other.as_sql(true))),
+    };
+    let start_time = number_col(col(2)).map_err(|w| format!("task {name:?}: start_time: {w}"))?;
+    let end_time = number_col(col(3)).map_err(|w| format!("task {name:?}: end_time: {w}"))?;
+    let error = text_col(col(4))?;
+    Ok(StoredDetail {
+        name,
+        attempts,
+        start_time,
+        end_time,
+        error,
+    })
 }
 
 fn text_col(v: Value) -> Col<String> {
@@ -305,7 +336,8 @@ impl MySqlBackend {
             db
         );
         let t = format!("`{table}`");
-        let live = format!("`{table}_task_state`");
+        let live = format!("`{}`", live_table_name(&table));
+        let detail = format!("`{}`", detail_table_name(&table));
         let select = format!(
             "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, r.tasks, \
              (SELECT JSON_OBJECTAGG(CONVERT(l.task_name USING utf8mb4), l.status) \
@@ -318,15 +350,23 @@ impl MySqlBackend {
                  pipeline_name = VALUES(pipeline_name), start_time = VALUES(start_time), \
                  end_time = VALUES(end_time), status = VALUES(status), tasks = VALUES(tasks)"
             ),
-            clear: format!("DELETE FROM {live} WHERE run_id = ?"),
-            update_many: (
-                format!(
-                    "INSERT INTO {live} (run_id, task_name, status) \
-                     SELECT r.run_id, c.task_name, c.status FROM {t} r CROSS JOIN ("
-                ),
-                ") c WHERE r.run_id = ? ON DUPLICATE KEY UPDATE status = VALUES(status)".into(),
+            keep_detail: format!(
+                "INSERT INTO {detail} (run_id, task_name, attempts, start_time, end_time, error) \
+                 SELECT run_id, task_name, attempts, start_time, end_time, error FROM {live} \
+                 WHERE run_id = ? AND attempts IS NOT NULL ON DUPLICATE KEY UPDATE \
+                 attempts = VALUES(attempts), start_time = VALUES(start_time), \
+                 end_time = VALUES(end_time), error = VALUES(error)"
             ),
+            clear: format!("DELETE FROM {live} WHERE run_id = ?"),
             exists: format!("SELECT 1 FROM {t} WHERE run_id = ?"),
+            // The detail table's rows, then the live rows with detail (newer,
+            // so they win).
+            details: format!(
+                "SELECT task_name, attempts, start_time, end_time, error, 0 AS src \
+                 FROM {detail} WHERE run_id = ? \
+                 UNION ALL SELECT task_name, attempts, start_time, end_time, error, 1 AS src \
+                 FROM {live} WHERE run_id = ? AND attempts IS NOT NULL ORDER BY src"
+            ),
             get: format!("{select} WHERE r.run_id = ?"),
             list_all: format!("{select} ORDER BY r.start_time DESC LIMIT ?"),
             list_pipeline: format!(
@@ -407,6 +447,50 @@ fn create_missing(conn: &mut Conn, ddl: &str) -> std::result::Result<bool, mysql
 /// The live table's key column: the SHA-256 of the task name, computed by the server.
 const TASK_KEY_COLUMN: &str = "task_key BINARY(32) AS (UNHEX(SHA2(task_name, 256))) STORED";
 
+/// The type of the error text columns: any text, compared byte for byte.
+const ERROR_TYPE: &str = "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin";
+
+/// The detail columns of the live table, with their types.
+fn detail_columns() -> [(&'static str, String); 4] {
+    [
+        ("attempts", "INT NULL".to_string()),
+        ("start_time", "DOUBLE NULL".to_string()),
+        ("end_time", "DOUBLE NULL".to_string()),
+        ("error", format!("{ERROR_TYPE} NULL")),
+    ]
+}
+
+/// Adds the detail columns to a live table created by an earlier version,
+/// in one `ALTER TABLE`. Earlier versions keep working on it (they name
+/// the three columns they write). Another process adding them at the same
+/// moment makes ours fail; the columns are then there, which is all we need.
+fn add_detail_columns(conn: &mut Conn, live: &str) -> std::result::Result<(), mysql::Error> {
+    let missing =
+        |conn: &mut Conn| -> std::result::Result<Vec<(&'static str, String)>, mysql::Error> {
+            let have: Vec<String> = conn.exec(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND BINARY table_name = ?",
+            (live,),
+        )?;
+            Ok(detail_columns()
+                .into_iter()
+                .filter(|(name, _)| !have.iter().any(|h| h.eq_ignore_ascii_case(name)))
+                .collect())
+        };
+    let add = missing(conn)?;
+    if add.is_empty() {
+        return Ok(());
+    }
+    let clauses: Vec<String> = add
+        .iter()
+        .map(|(name, ty)| format!("ADD COLUMN {name} {ty}"))
+        .collect();
+    match conn.query_drop(format!("ALTER TABLE `{live}` {}", clauses.join(", "))) {
+        Err(e) if !missing(conn)?.is_empty() => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Upgrades a live table created by an earlier version, keyed on
 /// `(run_id, task_name VARBINARY(1024))`, to the key on `task_key`, in one
 /// `ALTER TABLE`. Earlier versions keep working on the upgraded table (they
@@ -472,6 +556,10 @@ fn create_schema_steps(
                 task_name LONGBLOB NOT NULL,
                 {TASK_KEY_COLUMN},
                 status VARCHAR(50) NOT NULL,
+                attempts INT NULL,
+                start_time DOUBLE NULL,
+                end_time DOUBLE NULL,
+                error {ERROR_TYPE} NULL,
                 UNIQUE KEY run_task (run_id, task_key){fk}
             ) ENGINE=InnoDB"
         )
@@ -490,6 +578,30 @@ fn create_schema_steps(
         }
     }
     migrate_live_table(conn, &live_name)?;
+    add_detail_columns(conn, &live_name)?;
+    // The detail table has no foreign key: rows get there only from live
+    // rows (which have one), and dropping the run table by hand stays as it
+    // was (drop the live table first).
+    let detail_name = detail_table_name(table);
+    if !table_exists(conn, &detail_name)?
+        && create_missing(
+            conn,
+            &format!(
+                "CREATE TABLE `{detail_name}` (
+                    run_id VARCHAR(255) NOT NULL,
+                    task_name LONGBLOB NOT NULL,
+                    {TASK_KEY_COLUMN},
+                    attempts INT NOT NULL,
+                    start_time DOUBLE NULL,
+                    end_time DOUBLE NULL,
+                    error {ERROR_TYPE} NULL,
+                    UNIQUE KEY run_task (run_id, task_key)
+                ) ENGINE=InnoDB"
+            ),
+        )?
+    {
+        created.push(detail_name);
+    }
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
@@ -521,7 +633,103 @@ fn create_schema_steps(
 }
 
 impl MySqlBackend {
-    /// The run table's name (the live per-task table is `<table>_task_state`).
+    /// Upserts live rows, one per entry of `rows` (task name and status,
+    /// then, with `detail`, attempts, start and end time and error), in one
+    /// statement: one atomic, committed write. The run must exist.
+    fn upsert_live(
+        &self,
+        run_id: &str,
+        detail: bool,
+        rows: Vec<Vec<Value>>,
+        what: &dyn Fn() -> String,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let c = self.pool.connector();
+        let names: &[&str] = if detail {
+            &[
+                "task_name",
+                "status",
+                "attempts",
+                "start_time",
+                "end_time",
+                "error",
+            ]
+        } else {
+            &["task_name", "status"]
+        };
+        let update = names[1..]
+            .iter()
+            .map(|n| format!("{n} = VALUES({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let live = live_table_name(&c.table);
+        let mut params: Vec<Value> = Vec::with_capacity(rows.len() * (names.len() + 1) + 1);
+        let sql = if c.live_fk {
+            let one = format!("(?{})", ", ?".repeat(names.len()));
+            for row in rows.iter() {
+                params.push(run_id.into());
+                params.extend(row.iter().cloned());
+            }
+            format!(
+                "INSERT INTO `{live}` (run_id, {}) VALUES {} ON DUPLICATE KEY UPDATE {update}",
+                names.join(", "),
+                vec![one; rows.len()].join(", ")
+            )
+        } else {
+            // No foreign key: the rows are joined to the run's row, so an
+            // unknown run inserts nothing.
+            for row in rows.iter() {
+                params.extend(row.iter().cloned());
+            }
+            params.push(run_id.into());
+            let one = names
+                .iter()
+                .map(|n| format!("? AS {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let selected = names
+                .iter()
+                .map(|n| format!("c.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO `{live}` (run_id, {}) SELECT r.run_id, {selected} FROM `{}` r \
+                 CROSS JOIN ({}) c WHERE r.run_id = ? ON DUPLICATE KEY UPDATE {update}",
+                names.join(", "),
+                c.table,
+                vec![format!("SELECT {one}"); rows.len()].join(" UNION ALL ")
+            )
+        };
+        let found = self.pool.run(what, |conn| {
+            let r = (|| {
+                // One statement: one atomic, committed write.
+                match conn.exec_drop(&sql, params.clone()) {
+                    // The foreign key refused it: no such run.
+                    Err(mysql::Error::MySqlError(e)) if e.code == NO_PARENT_ROW => {
+                        return Ok(false)
+                    }
+                    r => r?,
+                }
+                if c.live_fk || conn.affected_rows() > 0 {
+                    return Ok(true);
+                }
+                let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;
+                Ok(one.is_some())
+            })();
+            r.map_err(|e| c.classify(e))
+        })?;
+        if !found {
+            return Err(Error::not_found(format!(
+                "mysql: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The run table's name (the live per-task table is `<table>_task_state`,
+    /// the task detail table `<table>_task_detail`).
     pub fn table(&self) -> &str {
         &self.pool.connector().table
     }
@@ -555,6 +763,7 @@ impl Backend for MySqlBackend {
                             &tasks,
                         ),
                     )?;
+                    tx.exec_drop(&c.sql.keep_detail, (&run.run_id,))?;
                     tx.exec_drop(&c.sql.clear, (&run.run_id,))?;
                     tx.commit()
                 })();
@@ -581,58 +790,74 @@ impl Backend for MySqlBackend {
 
     fn update_task_statuses(&self, run_id: &str, changes: &[(&str, TaskStatus)]) -> Result<()> {
         let changes = last_status_per_task(changes);
-        if changes.is_empty() {
-            return Ok(());
-        }
+        let rows: Vec<Vec<Value>> = changes
+            .iter()
+            .map(|(task, status)| vec![(*task).into(), status.as_str().into()])
+            .collect();
+        self.upsert_live(run_id, false, rows, &|| {
+            format!("mysql: {}", describe_updates(run_id, &changes))
+        })
+    }
+
+    /// One statement, as `update_task_statuses`, with each task's detail
+    /// in its live row.
+    fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        let updates = last_update_per_task(updates);
+        let rows: Vec<Vec<Value>> = updates
+            .iter()
+            .map(|u| {
+                vec![
+                    u.task.into(),
+                    u.status.as_str().into(),
+                    u.attempts.into(),
+                    u.start_time.into(),
+                    u.end_time.into(),
+                    u.error.into(),
+                ]
+            })
+            .collect();
+        self.upsert_live(run_id, true, rows, &|| {
+            let owned: Vec<TaskUpdate<'_>> = updates.iter().map(|u| **u).collect();
+            format!("mysql: {}", describe_task_updates(run_id, &owned))
+        })
+    }
+
+    /// The run and its stored detail, read in one transaction (one snapshot).
+    fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
         let c = self.pool.connector();
-        let mut params: Vec<mysql::Value> = Vec::with_capacity(changes.len() * 3 + 1);
-        let sql = if c.live_fk {
-            for (task, status) in &changes {
-                params.extend([run_id.into(), (*task).into(), status.as_str().into()]);
-            }
-            let rows = vec!["(?, ?, ?)"; changes.len()];
-            format!(
-                "INSERT INTO `{}_task_state` (run_id, task_name, status) VALUES {} \
-                 ON DUPLICATE KEY UPDATE status = VALUES(status)",
-                c.table,
-                rows.join(", ")
-            )
-        } else {
-            for (task, status) in &changes {
-                params.extend([(*task).into(), status.as_str().into()]);
-            }
-            params.push(run_id.into());
-            let (head, tail) = &c.sql.update_many;
-            let rows = vec!["SELECT ? AS task_name, ? AS status"; changes.len()];
-            format!("{head}{}{tail}", rows.join(" UNION ALL "))
-        };
-        let found = self.pool.run(
-            &|| format!("mysql: {}", describe_updates(run_id, &changes)),
+        let read = self.pool.run(
+            &|| format!("mysql: could not read the task details of run {run_id}"),
             |conn| {
                 let r = (|| {
-                    // One statement: one atomic, committed write.
-                    match conn.exec_drop(&sql, params.clone()) {
-                        // The foreign key refused it: no such run.
-                        Err(mysql::Error::MySqlError(e)) if e.code == NO_PARENT_ROW => {
-                            return Ok(false)
-                        }
-                        r => r?,
-                    }
-                    if c.live_fk || conn.affected_rows() > 0 {
-                        return Ok(true);
-                    }
-                    let one: Option<i64> = conn.exec_first(&c.sql.exists, (run_id,))?;
-                    Ok(one.is_some())
+                    let mut tx = conn.start_transaction(
+                        TxOpts::default()
+                            .set_with_consistent_snapshot(true)
+                            .set_access_mode(Some(AccessMode::ReadOnly)),
+                    )?;
+                    let row: Option<Row> = tx.exec_first(&c.sql.get, (run_id,))?;
+                    let details: Vec<Row> = match row {
+                        Some(_) => tx.exec(&c.sql.details, (run_id, run_id))?,
+                        None => Vec::new(),
+                    };
+                    tx.commit()?;
+                    Ok(row.map(|r| (row_to_run(r), details)))
                 })();
                 r.map_err(|e| c.classify(e))
             },
         )?;
-        if !found {
-            return Err(Error::not_found(format!(
-                "mysql: no run with id {run_id:?}"
-            )));
-        }
-        Ok(())
+        let (raw, rows) =
+            read.ok_or_else(|| Error::not_found(format!("mysql: no run with id {run_id:?}")))?;
+        let run = raw.into_run("mysql")?;
+        let stored = rows
+            .into_iter()
+            .map(row_to_detail)
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(|why| {
+                Error::backend(format!(
+                    "mysql: the stored task details of run {run_id:?} cannot be read: {why}"
+                ))
+            })?;
+        Ok(merge_details(&run, stored))
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

@@ -1,7 +1,9 @@
 //! PostgreSQL backend in dremioframe's layout (docs/storage.md): the run table
-//! (`dremioframe_runs` by default) plus a table of our own,
-//! `<table>_task_state`, holding live per-task state so that a status update
-//! costs the same at any run size.
+//! (`dremioframe_runs` by default) plus tables of our own:
+//! `<table>_task_state` holds live per-task state (status and detail) so
+//! that a status update costs the same at any run size, and
+//! `<table>_task_detail` keeps each task's detail (attempts, times, error)
+//! once `save_run` has written the run's statuses into the run table.
 //!
 //! Every write is one statement (so one atomic, committed transaction) and
 //! idempotent, so it can be retried safely after the connection drops; every
@@ -13,15 +15,22 @@
 //! TCP up but answers nothing (stuck, or behind a proxy whose server died)
 //! fails the call after it instead of blocking the run forever.
 
-use super::ident::{check_derived_names, resolve_table, take_table_param, Server};
+use super::ident::{
+    check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
+    take_table_param, Server, DETAIL_INDEX_SUFFIX,
+};
 use super::pool::{Connector, Failure, Pool, ServerOptions};
-use super::rows::{describe_save, describe_updates, listing, text_not_number, Col, StoredRun};
-use super::{last_status_per_task, Backend};
+use super::rows::{
+    describe_save, describe_task_updates, describe_updates, listing, merge_details,
+    text_not_number, Col, StoredDetail, StoredRun,
+};
+use super::{last_status_per_task, last_update_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Runtime;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// How long after `io_timeout` the client gives up on a call: the server's
@@ -48,7 +57,10 @@ pub struct PostgresBackend {
 struct Sql {
     save: String,
     update_many: String,
+    update_detail: String,
+    update_detail_pair: String,
     get: String,
+    details: String,
     list_all: String,
     list_pipeline: String,
 }
@@ -72,7 +84,10 @@ struct PgConn {
     rt: Runtime,
     save: Statement,
     update_many: Statement,
+    update_detail: Statement,
+    update_detail_pair: Statement,
     get: Statement,
+    details: Statement,
     list_all: Statement,
     list_pipeline: Statement,
 }
@@ -210,11 +225,19 @@ impl PgConnector {
 
     fn prepare(&self, client: Client, rt: Runtime) -> std::result::Result<PgConn, Failure> {
         let sql = &self.sql;
-        let (save, update_many, get, list_all, list_pipeline) = self.wait(&rt, async {
+        let (save, update_many, update_detail, update_detail_pair, get, details) =
+            self.wait(&rt, async {
+                Ok((
+                    client.prepare(&sql.save).await?,
+                    client.prepare(&sql.update_many).await?,
+                    client.prepare(&sql.update_detail).await?,
+                    client.prepare(&sql.update_detail_pair).await?,
+                    client.prepare(&sql.get).await?,
+                    client.prepare(&sql.details).await?,
+                ))
+            })?;
+        let (list_all, list_pipeline) = self.wait(&rt, async {
             Ok((
-                client.prepare(&sql.save).await?,
-                client.prepare(&sql.update_many).await?,
-                client.prepare(&sql.get).await?,
                 client.prepare(&sql.list_all).await?,
                 client.prepare(&sql.list_pipeline).await?,
             ))
@@ -224,7 +247,10 @@ impl PgConnector {
             rt,
             save,
             update_many,
+            update_detail,
+            update_detail_pair,
             get,
+            details,
             list_all,
             list_pipeline,
         })
@@ -369,15 +395,47 @@ impl PostgresBackend {
         let target = describe_target(&config);
 
         let t = quote(&table);
-        let live = quote(&format!("{table}_task_state"));
-        let select = format!(
-            "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, \
+        let live = quote(&live_table_name(&table));
+        let detail = quote(&detail_table_name(&table));
+        let columns = format!(
+            "r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, \
              r.tasks::text, (SELECT json_object_agg(l.task_name, l.status)::text \
-             FROM {live} l WHERE l.run_id = r.run_id) FROM {t} r"
+             FROM {live} l WHERE l.run_id = r.run_id)"
         );
+        let select = format!("SELECT {columns} FROM {t} r");
+        // Without durable_task_updates, a live-row upsert sets
+        // synchronous_commit for its own transaction only (set_config with
+        // is_local = true).
+        let (async_cte, async_from) = if options.durable_task_updates {
+            ("", "")
+        } else {
+            (
+                "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) ",
+                "async, ",
+            )
+        };
+        // Every array aggregate is ordered by the same unique key, so the
+        // arrays line up: the detail table's rows, then the live rows with
+        // detail (newer, so they win).
+        let agg = |col: &str| format!("array_agg(x.{col} ORDER BY x.src, x.task_key, x.row)");
         let sql = Sql {
+            // The live rows go (their detail moves to the detail table:
+            // tasks with detail there already get theirs replaced, the others
+            // get a row) and the record is written, in one statement: one
+            // transaction. Two saves of one run cannot both move a task: the
+            // second waits for the first's delete of the live row.
             save: format!(
-                "WITH cleared AS (DELETE FROM {live} WHERE run_id = $1) \
+                "WITH moved AS (DELETE FROM {live} WHERE run_id = $1 \
+                 RETURNING task_key, task_name, attempts, start_time, end_time, error), \
+                 replaced AS (UPDATE {detail} d SET task_name = m.task_name, \
+                 attempts = m.attempts, start_time = m.start_time, end_time = m.end_time, \
+                 error = m.error FROM moved m \
+                 WHERE d.run_id = $1 AND d.task_key = m.task_key AND m.attempts IS NOT NULL), \
+                 added AS (INSERT INTO {detail} \
+                 (run_id, task_key, task_name, attempts, start_time, end_time, error) \
+                 SELECT $1, m.task_key, m.task_name, m.attempts, m.start_time, m.end_time, \
+                 m.error FROM moved m WHERE m.attempts IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM {detail} d WHERE d.run_id = $1 AND d.task_key = m.task_key)) \
                  INSERT INTO {t} (run_id, pipeline_name, start_time, end_time, status, tasks) \
                  VALUES ($1, $2, $3, $4, $5, $6::text::jsonb) \
                  ON CONFLICT (run_id) DO UPDATE SET pipeline_name = EXCLUDED.pipeline_name, \
@@ -386,28 +444,55 @@ impl PostgresBackend {
             ),
             // Upserts live rows for the tasks of two arrays, in one statement
             // (so one atomic, committed transaction), only if the run exists.
-            // Without durable_task_updates it sets synchronous_commit for its
-            // own transaction only (set_config with is_local = true).
             // Live rows are keyed on the SHA-256 of the task name, so a name
             // of any length fits the btree (whose rows are limited to ~2.7 kB).
+            // Their detail, if any, is kept.
             update_many: format!(
                 "{async_cte}INSERT INTO {live} (run_id, task_key, task_name, status) \
                  SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status \
                  FROM {async_from}unnest($2::text[], $3::text[]) AS c(task, status) \
                  WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) \
-                 ON CONFLICT (run_id, task_key) DO UPDATE SET status = EXCLUDED.status",
-                async_cte = if options.durable_task_updates {
-                    ""
-                } else {
-                    "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
-                },
-                async_from = if options.durable_task_updates {
-                    ""
-                } else {
-                    "async, "
-                },
+                 ON CONFLICT (run_id, task_key) DO UPDATE SET status = EXCLUDED.status"
+            ),
+            // The same with each task's detail, from four more arrays.
+            update_detail: format!(
+                "{async_cte}INSERT INTO {live} ({DETAIL_COLUMNS}) \
+                 SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status, c.attempts, c.start_time, \
+                 c.end_time, c.error \
+                 FROM {async_from}unnest($2::text[], $3::text[], $4::int4[], $5::float8[], \
+                 $6::float8[], $7::text[]) AS c(task, status, attempts, start_time, end_time, error) \
+                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) {DETAIL_UPSERT}"
+            ),
+            // Two tasks' changes with their detail, from plain parameters:
+            // what a run writes on most task changes (a finished task's final
+            // status and the next task's RUNNING), cheaper than arrays.
+            update_detail_pair: format!(
+                "{async_cte}INSERT INTO {live} ({DETAIL_COLUMNS}) \
+                 SELECT $1::text, {TASK_KEY_OF_C}, c.task, c.status, c.attempts, c.start_time, \
+                 c.end_time, c.error \
+                 FROM {async_from}(VALUES ($2::text, $3::text, $4::int4, $5::float8, $6::float8, \
+                 $7::text), ($8, $9, $10, $11, $12, $13)) \
+                 AS c(task, status, attempts, start_time, end_time, error) \
+                 WHERE EXISTS (SELECT 1 FROM {t} WHERE run_id = $1::text) {DETAIL_UPSERT}"
             ),
             get: format!("{select} WHERE r.run_id = $1"),
+            // The run as `get` reads it, and its stored detail as arrays
+            // (binary doubles: times come back exactly as written).
+            details: format!(
+                "SELECT {columns}, d.names, d.attempts, d.starts, d.ends, d.errors \
+                 FROM {t} r LEFT JOIN LATERAL (SELECT {names} AS names, {attempts} AS attempts, \
+                 {starts} AS starts, {ends} AS ends, {errors} AS errors FROM ( \
+                 SELECT 0 AS src, task_key, ctid AS row, task_name, attempts, start_time, \
+                 end_time, error FROM {detail} WHERE run_id = r.run_id \
+                 UNION ALL SELECT 1, task_key, ctid, task_name, attempts, start_time, end_time, \
+                 error FROM {live} WHERE run_id = r.run_id AND attempts IS NOT NULL) x) d ON true \
+                 WHERE r.run_id = $1",
+                names = agg("task_name"),
+                attempts = agg("attempts"),
+                starts = agg("start_time"),
+                ends = agg("end_time"),
+                errors = agg("error"),
+            ),
             list_all: format!("{select} ORDER BY r.start_time DESC LIMIT $1"),
             list_pipeline: format!(
                 "{select} WHERE r.pipeline_name = $1 ORDER BY r.start_time DESC LIMIT $2"
@@ -430,13 +515,38 @@ impl PostgresBackend {
                 task_key BYTEA NOT NULL,
                 task_name TEXT NOT NULL,
                 status TEXT NOT NULL,
+                attempts INTEGER,
+                start_time DOUBLE PRECISION,
+                end_time DOUBLE PRECISION,
+                error TEXT,
                 PRIMARY KEY (run_id, task_key)
             );
-            {migrate}",
+            {migrate}
+            {migrate_detail}
+            CREATE TABLE IF NOT EXISTS {detail} (
+                run_id TEXT NOT NULL,
+                task_key BYTEA NOT NULL,
+                task_name TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                start_time DOUBLE PRECISION,
+                end_time DOUBLE PRECISION,
+                error TEXT
+            );
+            DO $index$
+            BEGIN
+                -- Looked up first, so that an open takes no lock on the
+                -- detail table, which runs' save_run statements lock.
+                IF to_regclass('{idt}') IS NULL THEN
+                    CREATE INDEX IF NOT EXISTS {idt} ON {detail} (run_id);
+                END IF;
+            END
+            $index$;",
+            idt = quote(&index_name(&table, DETAIL_INDEX_SUFFIX)),
             ip = quote(&format!("idx_{table}_pipeline")),
             is = quote(&format!("idx_{table}_start_time")),
             ips = quote(&format!("idx_{table}_pipeline_start")),
             migrate = migrate_live_table(&live),
+            migrate_detail = add_detail_columns(&live),
         );
         let connector = PgConnector {
             config,
@@ -480,7 +590,20 @@ impl PostgresBackend {
                 connector.target
             )));
         }
-        let conn = connector.prepare(client, rt).map_err(opening)?;
+        // Preparing locks the tables the statements name, so it can be the
+        // victim of a deadlock with another process upgrading them as it
+        // opens: try again then, on a new connection.
+        let mut conn = connector.prepare(client, rt);
+        for _ in 0..5 {
+            match &conn {
+                Err(Failure::Transient(m)) if m.contains("40P01") => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    conn = connector.connect();
+                }
+                _ => break,
+            }
+        }
+        let conn = conn.map_err(opening)?;
         let pool = Pool::new(connector, options.clone());
         pool.seed(conn);
         Ok(PostgresBackend { pool })
@@ -491,6 +614,15 @@ impl PostgresBackend {
         &self.pool.connector().target
     }
 }
+
+/// The columns a live-row upsert with detail writes.
+const DETAIL_COLUMNS: &str =
+    "run_id, task_key, task_name, status, attempts, start_time, end_time, error";
+
+/// What a live-row upsert with detail sets on a task's existing row.
+const DETAIL_UPSERT: &str = "ON CONFLICT (run_id, task_key) DO UPDATE SET \
+     status = EXCLUDED.status, attempts = EXCLUDED.attempts, \
+     start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, error = EXCLUDED.error";
 
 /// The live rows' key for task name `c.task`: its SHA-256 (of its UTF-8 bytes).
 const TASK_KEY_OF_C: &str = "sha256(convert_to(c.task, 'UTF8'))";
@@ -527,6 +659,29 @@ fn migrate_live_table(live: &str) -> String {
     )
 }
 
+/// Adds the detail columns to a live table created by an earlier version
+/// (whose status upserts name their columns, so they are not disturbed). The
+/// table is locked only when a column is missing, and the columns are added
+/// with IF NOT EXISTS under the lock, so processes opening it at once add
+/// them once.
+fn add_detail_columns(live: &str) -> String {
+    format!(
+        "DO $detail$
+        BEGIN
+            IF (SELECT count(*) FROM pg_attribute WHERE attrelid = '{live}'::regclass
+                AND attname IN ('attempts', 'start_time', 'end_time', 'error')
+                AND NOT attisdropped) < 4 THEN
+                LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE;
+                ALTER TABLE {live} ADD COLUMN IF NOT EXISTS attempts INTEGER,
+                    ADD COLUMN IF NOT EXISTS start_time DOUBLE PRECISION,
+                    ADD COLUMN IF NOT EXISTS end_time DOUBLE PRECISION,
+                    ADD COLUMN IF NOT EXISTS error TEXT;
+            END IF;
+        END
+        $detail$;"
+    )
+}
+
 fn describe_target(config: &tokio_postgres::Config) -> String {
     let ports = config.get_ports();
     config
@@ -548,7 +703,8 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
 }
 
 impl PostgresBackend {
-    /// The run table's name (the live per-task table is `<table>_task_state`).
+    /// The run table's name (the live per-task table is `<table>_task_state`,
+    /// the task detail table `<table>_task_detail`).
     pub fn table(&self) -> &str {
         &self.pool.connector().table
     }
@@ -624,6 +780,104 @@ impl Backend for PostgresBackend {
             )));
         }
         Ok(())
+    }
+
+    /// One statement, as `update_task_statuses`, with each task's detail
+    /// in its live row.
+    fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        let updates = last_update_per_task(updates);
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let attempts =
+            |u: &TaskUpdate<'_>| -> i32 { i32::try_from(u.attempts).unwrap_or(i32::MAX) };
+        let tasks: Vec<&str> = updates.iter().map(|u| u.task).collect();
+        let statuses: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
+        let tries: Vec<i32> = updates.iter().map(|u| attempts(u)).collect();
+        let starts: Vec<Option<f64>> = updates.iter().map(|u| u.start_time).collect();
+        let ends: Vec<Option<f64>> = updates.iter().map(|u| u.end_time).collect();
+        let errors: Vec<Option<&str>> = updates.iter().map(|u| u.error).collect();
+        let pair = updates.len() == 2;
+        let params: Vec<&(dyn ToSql + Sync)> = if pair {
+            vec![
+                &run_id,
+                &tasks[0],
+                &statuses[0],
+                &tries[0],
+                &starts[0],
+                &ends[0],
+                &errors[0],
+                &tasks[1],
+                &statuses[1],
+                &tries[1],
+                &starts[1],
+                &ends[1],
+                &errors[1],
+            ]
+        } else {
+            vec![&run_id, &tasks, &statuses, &tries, &starts, &ends, &errors]
+        };
+        let c = self.pool.connector();
+        let n = self.pool.run(
+            &|| {
+                let owned: Vec<TaskUpdate<'_>> = updates.iter().map(|u| **u).collect();
+                format!("postgres: {}", describe_task_updates(run_id, &owned))
+            },
+            |conn| {
+                let statement = if pair {
+                    &conn.update_detail_pair
+                } else {
+                    &conn.update_detail
+                };
+                let call = conn.client.execute(statement, &params);
+                c.wait(&conn.rt, call)
+            },
+        )?;
+        if n == 0 {
+            return Err(Error::not_found(format!(
+                "postgres: no run with id {run_id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The run and its stored detail in one statement (one snapshot).
+    fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
+        let c = self.pool.connector();
+        let row = self.pool.run(
+            &|| format!("postgres: could not read the task details of run {run_id}"),
+            |conn| c.wait(&conn.rt, conn.client.query_opt(&conn.details, &[&run_id])),
+        )?;
+        let row =
+            row.ok_or_else(|| Error::not_found(format!("postgres: no run with id {run_id:?}")))?;
+        let run = row_to_run(&row).into_run("postgres")?;
+        let bad = |e: tokio_postgres::Error| {
+            Error::backend(format!(
+                "postgres: the stored task details of run {run_id:?} cannot be read: {e}"
+            ))
+        };
+        let names: Option<Vec<String>> = row.try_get(7).map_err(bad)?;
+        let attempts: Option<Vec<i32>> = row.try_get(8).map_err(bad)?;
+        let starts: Option<Vec<Option<f64>>> = row.try_get(9).map_err(bad)?;
+        let ends: Option<Vec<Option<f64>>> = row.try_get(10).map_err(bad)?;
+        let errors: Option<Vec<Option<String>>> = row.try_get(11).map_err(bad)?;
+        let stored = names
+            .unwrap_or_default()
+            .into_iter()
+            .zip(attempts.unwrap_or_default())
+            .zip(starts.unwrap_or_default())
+            .zip(ends.unwrap_or_default())
+            .zip(errors.unwrap_or_default())
+            .map(
+                |((((name, attempts), start_time), end_time), error)| StoredDetail {
+                    name,
+                    attempts: i64::from(attempts),
+                    start_time,
+                    end_time,
+                    error,
+                },
+            );
+        Ok(merge_details(&run, stored))
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

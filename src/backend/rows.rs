@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_tasks, truncate, PipelineRun, RunListing, RunStatus, TaskStatus, UnreadableRun,
+    parse_tasks, truncate, PipelineRun, RunListing, RunStatus, TaskDetail, TaskStatus, TaskUpdate,
+    UnreadableRun,
 };
 
 /// One column of a stored row as read: its value (`None` for NULL), or why
@@ -116,4 +117,50 @@ pub(crate) fn describe_save(run: &PipelineRun) -> String {
         run.status,
         run.tasks.len()
     )
+}
+
+/// One task's stored detail as read from a backend's own tables (the live
+/// table while the run goes on, the detail table after its `save_run`).
+pub(crate) struct StoredDetail {
+    pub name: String,
+    pub attempts: i64,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// One [`TaskDetail`] per task of `run` (its statuses as `get_run` merges
+/// them), in task-name order, with the stored detail of the task where there
+/// is one (a later entry of `stored` wins over an earlier one of the same
+/// task), else bare. Detail of a task the run no longer has is left out.
+pub(crate) fn merge_details(
+    run: &PipelineRun,
+    stored: impl IntoIterator<Item = StoredDetail>,
+) -> Vec<TaskDetail> {
+    let mut by_name: std::collections::HashMap<String, StoredDetail> =
+        std::collections::HashMap::new();
+    for d in stored {
+        by_name.insert(d.name.clone(), d);
+    }
+    run.tasks
+        .iter()
+        .map(|(name, status)| match by_name.remove(name) {
+            Some(d) => TaskDetail {
+                name: name.clone(),
+                status: *status,
+                // A value no run writes (negative, huge) reads as what fits.
+                attempts: u32::try_from(d.attempts.max(0)).unwrap_or(u32::MAX),
+                start_time: d.start_time.filter(|t| t.is_finite()),
+                end_time: d.end_time.filter(|t| t.is_finite()),
+                error: d.error,
+            },
+            None => TaskDetail::bare(name.clone(), *status),
+        })
+        .collect()
+}
+
+/// What a detailed update was about, for error messages.
+pub(crate) fn describe_task_updates(run_id: &str, updates: &[TaskUpdate<'_>]) -> String {
+    let changes: Vec<(&str, TaskStatus)> = updates.iter().map(|u| (u.task, u.status)).collect();
+    describe_updates(run_id, &changes)
 }

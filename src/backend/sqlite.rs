@@ -1,11 +1,14 @@
-//! SQLite backend in dremioframe's layout (table `runs`), plus a table of our
-//! own holding live per-task state so that a status update costs the same at
-//! any run size (see docs/storage.md).
+//! SQLite backend in dremioframe's layout (table `runs`), plus tables of our
+//! own: `dorch_task_state` holds live per-task state (status and detail) so
+//! that a status update costs the same at any run size, and
+//! `dorch_task_detail` keeps each task's detail (attempts, times, error)
+//! once `save_run` has written the run's statuses into `runs` (see
+//! docs/storage.md).
 
-use super::rows::{listing, text_not_number, Col, StoredRun};
+use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskStatus};
+use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -33,9 +36,31 @@ CREATE TABLE IF NOT EXISTS dorch_task_state (
     run_id TEXT NOT NULL,
     task_name TEXT NOT NULL,
     status TEXT NOT NULL,
+    attempts INTEGER,
+    start_time REAL,
+    end_time REAL,
+    error TEXT,
+    PRIMARY KEY (run_id, task_name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dorch_task_detail (
+    run_id TEXT NOT NULL,
+    task_name TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    start_time REAL,
+    end_time REAL,
+    error TEXT,
     PRIMARY KEY (run_id, task_name)
 ) WITHOUT ROWID;
 ";
+
+/// The detail columns of the live table, which a live table created by an
+/// earlier version lacks (added when the file is opened).
+const DETAIL_COLUMNS: [(&str, &str); 4] = [
+    ("attempts", "INTEGER"),
+    ("start_time", "REAL"),
+    ("end_time", "REAL"),
+    ("error", "TEXT"),
+];
 
 /// One statement reads a run and its live task rows (as a JSON object), so
 /// every read is one consistent snapshot.
@@ -84,7 +109,8 @@ impl SqliteBackend {
             let r = conn
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
                 .and_then(|_| conn.execute_batch("PRAGMA synchronous=NORMAL;"))
-                .and_then(|_| conn.execute_batch(SCHEMA));
+                .and_then(|_| conn.execute_batch(SCHEMA))
+                .and_then(|_| add_detail_columns(&conn));
             match r {
                 Ok(()) => break,
                 Err(e) if is_busy(&e) && attempt < 200 => {
@@ -115,6 +141,46 @@ impl SqliteBackend {
         // rusqlite leaves the connection usable after a panic in a caller;
         // an open transaction is rolled back when its guard drops.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The detail columns missing from the live table.
+fn missing_detail_columns(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(&'static str, &'static str)>> {
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('dorch_task_state')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(DETAIL_COLUMNS
+        .into_iter()
+        .filter(|(name, _)| !have.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        .collect())
+}
+
+/// Adds the detail columns to a live table created by an earlier version
+/// (whose writers keep working: they name the columns they write). Under
+/// the write lock, checked again there, so processes opening the file at
+/// once add them once.
+fn add_detail_columns(conn: &Connection) -> rusqlite::Result<()> {
+    if missing_detail_columns(conn)?.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let added = missing_detail_columns(conn).and_then(|missing| {
+        for (name, ty) in missing {
+            conn.execute_batch(&format!(
+                "ALTER TABLE dorch_task_state ADD COLUMN {name} {ty}"
+            ))?;
+        }
+        Ok(())
+    });
+    match added {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -178,6 +244,86 @@ fn upsert_live(
     .execute(params![run_id, task_name, status.as_str()])
 }
 
+/// Upserts one live task row with its detail (see [`upsert_live`]).
+fn upsert_live_detail(
+    conn: &Connection,
+    run_id: &str,
+    u: &TaskUpdate<'_>,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO dorch_task_state
+           (run_id, task_name, status, attempts, start_time, end_time, error)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
+           attempts = excluded.attempts, start_time = excluded.start_time,
+           end_time = excluded.end_time, error = excluded.error",
+    )?
+    .execute(params![
+        run_id,
+        u.task,
+        u.status.as_str(),
+        u.attempts,
+        u.start_time,
+        u.end_time,
+        u.error
+    ])
+}
+
+/// Upserts two live task rows with their detail in one statement (one
+/// atomic autocommit transaction): what a run writes on most task changes,
+/// a finished task's final status and the next task's RUNNING. 0 rows
+/// changed means there is no such run.
+fn upsert_live_detail_pair(
+    conn: &Connection,
+    run_id: &str,
+    a: &TaskUpdate<'_>,
+    b: &TaskUpdate<'_>,
+) -> rusqlite::Result<usize> {
+    // Rows are applied in order, so when both are of one task the second wins.
+    conn.prepare_cached(
+        "INSERT INTO dorch_task_state
+           (run_id, task_name, status, attempts, start_time, end_time, error)
+         SELECT ?1, column1, column2, column3, column4, column5, column6
+         FROM (VALUES (?2, ?3, ?4, ?5, ?6, ?7), (?8, ?9, ?10, ?11, ?12, ?13))
+         WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
+           attempts = excluded.attempts, start_time = excluded.start_time,
+           end_time = excluded.end_time, error = excluded.error",
+    )?
+    .execute(params![
+        run_id,
+        a.task,
+        a.status.as_str(),
+        a.attempts,
+        a.start_time,
+        a.end_time,
+        a.error,
+        b.task,
+        b.status.as_str(),
+        b.attempts,
+        b.start_time,
+        b.end_time,
+        b.error
+    ])
+}
+
+/// The stored detail of a run's tasks: the detail table's rows, then the
+/// live rows that have detail (which win, being newer).
+const SELECT_DETAILS: &str = "SELECT task_name, attempts, start_time, end_time, error, 0 AS src \
+     FROM dorch_task_detail WHERE run_id = ?1 \
+     UNION ALL SELECT task_name, attempts, start_time, end_time, error, 1 AS src \
+     FROM dorch_task_state WHERE run_id = ?1 AND attempts IS NOT NULL ORDER BY src";
+
+fn row_to_detail(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDetail> {
+    Ok(StoredDetail {
+        name: row.get(0)?,
+        attempts: row.get(1)?,
+        start_time: row.get(2)?,
+        end_time: row.get(3)?,
+        error: row.get(4)?,
+    })
+}
+
 fn no_run(run_id: &str) -> Error {
     Error::not_found(format!("sqlite: no run with id {run_id:?}"))
 }
@@ -209,7 +355,19 @@ impl Backend for SqliteBackend {
             ])
         })
         .map_err(&err)?;
-        // The record just written is the whole truth about this run's tasks.
+        // The record just written is the whole truth about this run's task
+        // statuses; the live rows' detail moves to the detail table.
+        tx.prepare_cached(
+            "INSERT INTO dorch_task_detail
+               (run_id, task_name, attempts, start_time, end_time, error)
+             SELECT run_id, task_name, attempts, start_time, end_time, error
+             FROM dorch_task_state WHERE run_id = ?1 AND attempts IS NOT NULL
+             ON CONFLICT (run_id, task_name) DO UPDATE SET attempts = excluded.attempts,
+               start_time = excluded.start_time, end_time = excluded.end_time,
+               error = excluded.error",
+        )
+        .and_then(|mut st| st.execute([&run.run_id]))
+        .map_err(&err)?;
         tx.prepare_cached("DELETE FROM dorch_task_state WHERE run_id = ?1")
             .and_then(|mut st| st.execute([&run.run_id]))
             .map_err(&err)?;
@@ -248,6 +406,54 @@ impl Backend for SqliteBackend {
             }
         }
         tx.commit().map_err(&err)
+    }
+
+    /// One committed transaction, as `update_task_statuses`, with each
+    /// task's detail in its live row.
+    fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        let mut conn = self.lock();
+        let err = sql_err("update_tasks");
+        // One statement, so one atomic autocommit transaction (a write
+        // statement takes the write lock first, under the busy handler).
+        let one_statement = match updates {
+            [] => return Ok(()),
+            [u] => Some(upsert_live_detail(&conn, run_id, u)),
+            [a, b] => Some(upsert_live_detail_pair(&conn, run_id, a, b)),
+            _ => None,
+        };
+        if let Some(changed) = one_statement {
+            if changed.map_err(&err)? == 0 {
+                return Err(no_run(run_id));
+            }
+            return Ok(());
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        for u in updates {
+            if upsert_live_detail(&tx, run_id, u).map_err(&err)? == 0 {
+                return Err(no_run(run_id)); // dropping `tx` rolls back
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// The run and its tasks' detail, read in one transaction (one snapshot).
+    fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
+        let mut conn = self.lock();
+        let err = sql_err("get_task_details");
+        let tx = conn.transaction().map_err(&err)?;
+        let raw = tx
+            .prepare_cached(&format!("{SELECT_RUN} WHERE r.run_id = ?1"))
+            .and_then(|mut st| st.query_row([run_id], row_to_run).optional())
+            .map_err(&err)?;
+        let run = raw.ok_or_else(|| no_run(run_id))?.into_run("sqlite")?;
+        let stored: Vec<StoredDetail> = tx
+            .prepare_cached(SELECT_DETAILS)
+            .and_then(|mut st| st.query_map([run_id], row_to_detail)?.collect())
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(merge_details(&run, stored))
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

@@ -176,7 +176,7 @@ def main():
             conn = psycopg2.connect(PG_URL)
             with conn.cursor() as cur:
                 for t in (pg_a, pg_b):
-                    cur.execute(f"DROP TABLE IF EXISTS {t}, {t}_task_state")
+                    cur.execute(f"DROP TABLE IF EXISTS {t}, {t}_task_state, {t}_task_detail")
             conn.commit()
             conn.close()
         except Exception as e:
@@ -201,7 +201,7 @@ def main():
             conn = mysql.connector.connect(**cfg)
             cur = conn.cursor()
             for t in (my_a, my_b):
-                cur.execute(f"DROP TABLE IF EXISTS `{t}_task_state`, `{t}`")
+                cur.execute(f"DROP TABLE IF EXISTS `{t}_task_state`, `{t}_task_detail`, `{t}`")
             conn.commit()
             conn.close()
         except Exception as e:
@@ -231,7 +231,15 @@ def default_table(make_df, url, label, connect):
     finally:
         conn = connect()
         cur = conn.cursor()
+        # dremioorch's task detail of those runs, in its own table.
+        schema = "current_schema()" if label == "postgres" else "DATABASE()"
+        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                    f"'dremioframe_runs_task_detail' AND table_schema = {schema}")
+        has_detail = cur.fetchone()[0] > 0
         for p in pipelines:
+            if has_detail:
+                cur.execute("DELETE FROM dremioframe_runs_task_detail WHERE run_id IN "
+                            "(SELECT run_id FROM dremioframe_runs WHERE pipeline_name = %s)", (p,))
             cur.execute("DELETE FROM dremioframe_runs WHERE pipeline_name = %s", (p,))
         conn.commit()
         conn.close()

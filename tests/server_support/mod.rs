@@ -783,3 +783,241 @@ pub fn check_unreadable_rows(b: &dyn Backend, pipeline: &str, expected: &[(&str,
         assert!(listed, "{id} in the listing of every pipeline");
     }
 }
+
+/// Every task's detail in the run result, in task-name order.
+pub fn result_details(r: &RunResult) -> Vec<dremioorch::TaskDetail> {
+    r.tasks()
+        .keys()
+        .map(|t| r.detail(t).expect("every task has a detail").clone())
+        .collect()
+}
+
+/// Task detail kept by a backend, read back through `reopen` (a new
+/// backend on the same storage: the file reopened, a new connection).
+/// After a retry, a task timeout and a cancellation, the stored detail is
+/// exactly the run result's and the history exactly the final record; a
+/// run written dremioframe's way (statuses only) has bare details; an
+/// unknown run is NotFound; detail written live is readable mid-run and
+/// survives the final save_run, whose statuses win.
+pub fn check_task_details(b: BackendRef, reopen: &dyn Fn() -> BackendRef) {
+    // Retries: a task that fails twice, one that succeeds on its second try.
+    let mut p = Pipeline::with_backend("details_retry", b.clone()).unwrap();
+    p.add_task(Task::new("bad", |_| Err("x".into())).retries(1))
+        .unwrap();
+    p.add_task(
+        Task::new("flaky", |ctx| {
+            if ctx.attempt() == 1 {
+                Err("first".into())
+            } else {
+                Ok(())
+            }
+        })
+        .retries(3),
+    )
+    .unwrap();
+    p.add_task(Task::new("after", |_| Ok(()))).unwrap();
+    p.add_dependency("bad", "after").unwrap();
+    let r = p.run().unwrap();
+    let fresh = reopen();
+    let got = fresh.get_task_details(r.run_id()).unwrap();
+    assert_eq!(got, result_details(&r), "stored detail = the run's");
+    let bad = &got[1];
+    assert_eq!(bad.name, "bad");
+    assert_eq!(bad.status, TaskStatus::Failed);
+    assert_eq!(bad.attempts, 2);
+    assert_eq!(bad.error.as_deref(), Some("x (after 2 attempts)"));
+    let (s, e) = (bad.start_time.unwrap(), bad.end_time.unwrap());
+    assert!(r.start_time() <= s && s <= e && e <= r.end_time().unwrap());
+    assert_eq!(got[2].name, "flaky");
+    assert_eq!((got[2].attempts, got[2].error.as_deref()), (2, None));
+    assert_eq!(got[0].name, "after");
+    assert_eq!(got[0].status, TaskStatus::Skipped);
+    assert_eq!((got[0].attempts, got[0].start_time), (0, None));
+    assert_history_matches(&*fresh, &r);
+
+    // A task timeout: FAILED at its deadline, retries not tried.
+    let mut p = Pipeline::with_backend("details_timeout", b.clone()).unwrap();
+    p.set_max_workers(2).unwrap();
+    p.add_task(
+        Task::new("hung", |_| {
+            std::thread::sleep(Duration::from_millis(600));
+            Ok(())
+        })
+        .timeout(Duration::from_millis(150))
+        .retries(2),
+    )
+    .unwrap();
+    p.add_task(Task::new("cleanup", |_| Ok(())).trigger_rule(TriggerRule::AllDone))
+        .unwrap();
+    p.add_dependency("hung", "cleanup").unwrap();
+    let r = p.run().unwrap();
+    let got = reopen().get_task_details(r.run_id()).unwrap();
+    assert_eq!(got, result_details(&r));
+    assert_eq!(got[1].name, "hung");
+    assert_eq!(got[1].status, TaskStatus::Failed);
+    assert_eq!(got[1].attempts, 1);
+    assert_eq!(got[1].error.as_deref(), Some("timed out after 150 ms"));
+    assert_eq!(got[0].status, TaskStatus::Success);
+    assert_eq!(got[0].attempts, 1);
+    assert_history_matches(&*b, &r);
+
+    // A cancelled run: the tasks that never started are SKIPPED, saying why.
+    let token = dremioorch::CancelToken::new();
+    let mut p = chain_with("details_cancel", "c", b.clone(), 5, {
+        let token = token.clone();
+        move |i| {
+            if i == 1 {
+                token.cancel(Some("reason"));
+            }
+        }
+    });
+    p.set_max_workers(1).unwrap();
+    let r = p
+        .run_with(&dremioorch::RunOptions::new().cancel_token(token))
+        .unwrap();
+    assert_eq!(r.status(), RunStatus::Failed);
+    let got = reopen().get_task_details(r.run_id()).unwrap();
+    assert_eq!(got, result_details(&r));
+    for d in &got[2..] {
+        assert_eq!(d.status, TaskStatus::Skipped, "{}", d.name);
+        assert_eq!(d.error.as_deref(), Some("cancelled: reason"), "{}", d.name);
+        assert_eq!((d.attempts, d.start_time), (0, None), "{}", d.name);
+        assert!(d.end_time.is_some(), "{}", d.name);
+    }
+    assert_eq!(got[1].status, TaskStatus::Success);
+    assert_history_matches(&*b, &r);
+
+    // dremioframe's way: save_run and update_task_status only.
+    let mut df = run(
+        "details_df",
+        "details-df-1",
+        7.0,
+        &[("a", TaskStatus::Pending), ("b", TaskStatus::Pending)],
+    );
+    b.save_run(&df).unwrap();
+    b.update_task_status("details-df-1", "a", TaskStatus::Running)
+        .unwrap();
+    let bare = |a: TaskStatus, b: TaskStatus| {
+        vec![
+            dremioorch::TaskDetail::bare("a", a),
+            dremioorch::TaskDetail::bare("b", b),
+        ]
+    };
+    assert_eq!(
+        reopen().get_task_details("details-df-1").unwrap(),
+        bare(TaskStatus::Running, TaskStatus::Pending)
+    );
+    df.tasks.insert("a".into(), TaskStatus::Success);
+    df.tasks.insert("b".into(), TaskStatus::Skipped);
+    df.status = RunStatus::Success;
+    df.end_time = Some(9.0);
+    b.save_run(&df).unwrap();
+    assert_eq!(
+        reopen().get_task_details("details-df-1").unwrap(),
+        bare(TaskStatus::Success, TaskStatus::Skipped)
+    );
+
+    // Unknown run.
+    for backend in [b.clone(), reopen()] {
+        let e = backend.get_task_details("details-no-such-run").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    }
+
+    // Written directly: live detail mid-run, kept by the final save_run
+    // whose statuses win; a later status-only update keeps the detail; a
+    // task a later save drops is gone from the details too.
+    let mut live = run(
+        "details_live",
+        "details-live-1",
+        100.0,
+        &[("p", TaskStatus::Pending), ("q", TaskStatus::Pending)],
+    );
+    b.save_run(&live).unwrap();
+    let p_run = dremioorch::TaskUpdate {
+        task: "p",
+        status: TaskStatus::Running,
+        attempts: 1,
+        start_time: Some(100.125),
+        end_time: None,
+        error: None,
+        output: None,
+    };
+    let p_done = dremioorch::TaskUpdate {
+        status: TaskStatus::Failed,
+        attempts: 3,
+        end_time: Some(101.0 + 1.0 / 3.0),
+        error: Some("boom \"quoted\" ☃\nline"),
+        ..p_run
+    };
+    let q_run = dremioorch::TaskUpdate { task: "q", ..p_run };
+    b.update_tasks("details-live-1", &[p_run]).unwrap();
+    // The last update of a task in one call wins.
+    b.update_tasks("details-live-1", &[p_run, p_done, q_run])
+        .unwrap();
+    let want_mid = vec![p_done.to_detail(), q_run.to_detail()];
+    assert_eq!(
+        reopen().get_task_details("details-live-1").unwrap(),
+        want_mid
+    );
+    let e = b.update_tasks("details-no-such-run", &[p_run]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let e = b
+        .update_tasks("details-no-such-run", &[p_run, q_run])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(b.get_run("details-no-such-run").unwrap(), None);
+    // The final save says q was SKIPPED: its status wins, its detail stays.
+    live.tasks.insert("p".into(), TaskStatus::Failed);
+    live.tasks.insert("q".into(), TaskStatus::Skipped);
+    live.status = RunStatus::Failed;
+    live.end_time = Some(102.0);
+    b.save_run(&live).unwrap();
+    let fresh = reopen();
+    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live.clone()));
+    let mut q = q_run.to_detail();
+    q.status = TaskStatus::Skipped;
+    assert_eq!(
+        fresh.get_task_details("details-live-1").unwrap(),
+        vec![p_done.to_detail(), q.clone()]
+    );
+    // A status-only update after the save keeps the stored detail.
+    b.update_task_status("details-live-1", "q", TaskStatus::Success)
+        .unwrap();
+    q.status = TaskStatus::Success;
+    assert_eq!(
+        reopen().get_task_details("details-live-1").unwrap(),
+        vec![p_done.to_detail(), q.clone()]
+    );
+    // Saved again without q: q is no task of the run any more.
+    live.tasks.remove("q");
+    b.save_run(&live).unwrap();
+    let fresh = reopen();
+    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live.clone()));
+    assert_eq!(
+        fresh.get_task_details("details-live-1").unwrap(),
+        vec![p_done.to_detail()]
+    );
+    // New detail of a task whose detail was saved replaces it, live and
+    // after the next save.
+    let p_again = dremioorch::TaskUpdate {
+        status: TaskStatus::Success,
+        attempts: 4,
+        start_time: Some(200.5),
+        end_time: Some(201.75),
+        error: None,
+        ..p_run
+    };
+    b.update_tasks("details-live-1", &[p_again]).unwrap();
+    assert_eq!(
+        reopen().get_task_details("details-live-1").unwrap(),
+        vec![p_again.to_detail()]
+    );
+    live.tasks.insert("p".into(), TaskStatus::Success);
+    b.save_run(&live).unwrap();
+    let fresh = reopen();
+    assert_eq!(fresh.get_run("details-live-1").unwrap(), Some(live));
+    assert_eq!(
+        fresh.get_task_details("details-live-1").unwrap(),
+        vec![p_again.to_detail()]
+    );
+}
