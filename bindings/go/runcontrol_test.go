@@ -55,7 +55,7 @@ func wantNoRunningOrPending(t *testing.T, b *Backend, runID string) *PipelineRun
 // starts, and the backend is left with no RUNNING or PENDING task.
 func TestRunContextCancelChain(t *testing.T) {
 	sqlitePath := filepath.Join(t.TempDir(), "cancel.db")
-	for _, url := range []string{"memory:", "sqlite://" + sqlitePath} {
+	for _, url := range []string{"memory:", "sqlite:///" + sqlitePath} {
 		t.Run(strings.SplitN(url, ":", 2)[0], func(t *testing.T) {
 			b, err := Open(url)
 			must(t, err)
