@@ -7,11 +7,12 @@
 # DORCH_BENCH_QUICK=1 (no 1,000,000-run history); the server bench needs the
 # local PostgreSQL and MariaDB (see benches/servers.rs).
 #
-#   bash benches/compare.sh e5237c2            # 8 rounds
-#   ROUNDS=5 bash benches/compare.sh HEAD~3
+#   bash benches/compare.sh e5237c2            # 8 rounds, both benches
+#   ROUNDS=5 ONLY=servers bash benches/compare.sh HEAD~3
 set -euo pipefail
 REV=${1:?usage: benches/compare.sh REV}
 ROUNDS=${ROUNDS:-8}
+ONLY=${ONLY:-}   # core or servers: that bench only
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OLD_SRC=${COMPARE_OLD_DIR:-/tmp/dorch-compare-$(git rev-parse --short "$REV")}
@@ -33,8 +34,12 @@ while read -r name path; do BIN[new_$name]="$ROOT/$path"; done < <(bench_bins "$
 for i in $(seq 1 "$ROUNDS"); do
     for v in old new; do
         echo "round $i/$ROUNDS $v (load $(cut -d' ' -f1 /proc/loadavg))"
-        (cd /tmp && DORCH_BENCH_QUICK=1 "${BIN[${v}_core]}" --bench >"$OUT/core-$v-$i.txt" 2>&1)
-        (cd /tmp && "${BIN[${v}_servers]}" --bench >"$OUT/servers-$v-$i.txt" 2>&1)
+        if [ "$ONLY" != servers ]; then
+            (cd /tmp && DORCH_BENCH_QUICK=1 "${BIN[${v}_core]}" --bench >"$OUT/core-$v-$i.txt" 2>&1)
+        fi
+        if [ "$ONLY" != core ]; then
+            (cd /tmp && "${BIN[${v}_servers]}" --bench >"$OUT/servers-$v-$i.txt" 2>&1)
+        fi
     done
 done
 

@@ -221,7 +221,7 @@ fn schema_layout_and_indexes() {
     .chain(detail)
     .collect();
     assert_eq!(cols_of(format!("{}_task_state", t.0)), live_want);
-    let detail_want: Vec<&str> = ["run_id varchar", "task_name longblob", "task_key binary"]
+    let detail_want: Vec<&str> = ["run_id varchar", "task_key binary", "task_name longblob"]
         .into_iter()
         .chain(detail)
         .collect();

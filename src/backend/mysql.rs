@@ -351,8 +351,10 @@ impl MySqlBackend {
                  end_time = VALUES(end_time), status = VALUES(status), tasks = VALUES(tasks)"
             ),
             keep_detail: format!(
-                "INSERT INTO {detail} (run_id, task_name, attempts, start_time, end_time, error) \
-                 SELECT run_id, task_name, attempts, start_time, end_time, error FROM {live} \
+                "INSERT INTO {detail} \
+                 (run_id, task_key, task_name, attempts, start_time, end_time, error) \
+                 SELECT run_id, task_key, task_name, attempts, start_time, end_time, error \
+                 FROM {live} \
                  WHERE run_id = ? AND attempts IS NOT NULL ON DUPLICATE KEY UPDATE \
                  attempts = VALUES(attempts), start_time = VALUES(start_time), \
                  end_time = VALUES(end_time), error = VALUES(error)"
@@ -581,7 +583,9 @@ fn create_schema_steps(
     add_detail_columns(conn, &live_name)?;
     // The detail table has no foreign key: rows get there only from live
     // rows (which have one), and dropping the run table by hand stays as it
-    // was (drop the live table first).
+    // was (drop the live table first). Its key is copied from the live
+    // row's, so it is a plain column and the primary key: one index to
+    // write per row.
     let detail_name = detail_table_name(table);
     if !table_exists(conn, &detail_name)?
         && create_missing(
@@ -589,13 +593,13 @@ fn create_schema_steps(
             &format!(
                 "CREATE TABLE `{detail_name}` (
                     run_id VARCHAR(255) NOT NULL,
+                    task_key BINARY(32) NOT NULL,
                     task_name LONGBLOB NOT NULL,
-                    {TASK_KEY_COLUMN},
                     attempts INT NOT NULL,
                     start_time DOUBLE NULL,
                     end_time DOUBLE NULL,
                     error {ERROR_TYPE} NULL,
-                    UNIQUE KEY run_task (run_id, task_key)
+                    PRIMARY KEY (run_id, task_key)
                 ) ENGINE=InnoDB"
             ),
         )?
