@@ -171,12 +171,24 @@ typedef struct DorchBackend DorchBackend;
 typedef struct DorchCancelToken DorchCancelToken;
 
 /**
+ * Collects the outputs a vtable's `get_outputs` hands back (opaque).
+ * Owned by the library, valid only during that vtable call.
+ */
+typedef struct DorchOutputSink DorchOutputSink;
+
+/**
  * A named DAG of tasks and the backend its runs are recorded in (opaque).
  * Changes from two threads at once are serialized; a change while the
  * pipeline runs (from any thread, or from inside one of its tasks) is
  * refused with `DORCH_ERR_INVALID_ARGUMENT`. Free it with `dorch_pipeline_free`.
  */
 typedef struct DorchPipeline DorchPipeline;
+
+/**
+ * Receives the run a vtable's `resumed_from` names (opaque). Owned by the
+ * library, valid only during that vtable call.
+ */
+typedef struct DorchResumeSink DorchResumeSink;
 
 /**
  * A list of run records handed out by the library (opaque). Free it with
@@ -378,6 +390,85 @@ typedef struct DorchBackendVTable {
     enum DorchCode (*get_task_details)(void *user_data,
                                        const char *run_id,
                                        struct DorchTaskDetailSink *sink);
+    /**
+     * Optional (added in 0.2). Writes or renews the lease of RUNNING run
+     * `run_id`: its owner is alive at `at_epoch_s` (seconds since the Unix
+     * epoch) and renews it at least every `interval_ms`. Keep both with the
+     * run for `recover`. A run calls it when it starts, on the thread that
+     * runs it, then from a lease thread of its own while its tasks call the
+     * other functions (serialized with them unless THREAD_SAFE).
+     * `DORCH_ERR_NOT_FOUND` for an unknown run. Without it (or when it
+     * returns `DORCH_ERR_UNSUPPORTED`) runs keep no lease.
+     */
+    enum DorchCode (*renew_lease)(void *user_data,
+                                  const char *run_id,
+                                  double at_epoch_s,
+                                  uint64_t interval_ms);
+    /**
+     * Optional (added in 0.2). What `dorch_backend_recover` does (see there),
+     * on the caller's thread: finish the RUNNING runs whose owner is gone
+     * (lease older than `stale_after_ms` and than three of its intervals;
+     * without a lease, started more than `stale_after_ms` ago), and set
+     * `*recovered_out` (0 on entry, the library's) to how many this call
+     * finished. Without it, `dorch_backend_recover` is `DORCH_ERR_UNSUPPORTED`.
+     */
+    enum DorchCode (*recover)(void *user_data, uint64_t stale_after_ms, uint64_t *recovered_out);
+    /**
+     * Optional (added in 0.2). What `dorch_backend_purge` does (see there),
+     * on the caller's thread: delete the finished runs of
+     * `pipeline_or_null` (or of all) that started before `before_epoch_s`,
+     * with their outputs, leases and links (`dry_run`: only count), and set
+     * `*count_out` (0 on entry, the library's) to how many. Without it,
+     * `dorch_backend_purge` is `DORCH_ERR_UNSUPPORTED`.
+     */
+    enum DorchCode (*purge)(void *user_data,
+                            double before_epoch_s,
+                            const char *pipeline_or_null,
+                            bool dry_run,
+                            uint64_t *count_out);
+    /**
+     * Optional (added in 0.2). Keeps a task's output with run `run_id`, for
+     * `get_outputs`: `stored`: `data_or_null` points to its `len` bytes
+     * (never NULL, even for 0 bytes; borrowed for the call: copy them);
+     * otherwise the output was above the run's limit, `data_or_null` is
+     * NULL and `len` is its size. A later call for the same task replaces
+     * it. Called from the worker thread that ran the task, just BEFORE the
+     * `update_task_detail` (or `update_task_status`) that records the task
+     * SUCCESS, as a separate call: so a task stored SUCCESS always has its
+     * output, and if the process dies between the two calls the task is
+     * simply run again on resume. (Also called when a resumed run starts,
+     * for the outputs it takes over.) `DORCH_ERR_NOT_FOUND` for an unknown
+     * run; any error fails the run like a failed status update. Without
+     * it, outputs are not kept and runs cannot be resumed.
+     */
+    enum DorchCode (*store_output)(void *user_data,
+                                   const char *run_id,
+                                   const char *task_name,
+                                   const uint8_t *data_or_null,
+                                   size_t len,
+                                   bool stored);
+    /**
+     * Optional (added in 0.2). Pushes every output kept with run `run_id`
+     * into `sink` with `dorch_output_sink_push`, one per task (tasks that
+     * produced none are absent); `DORCH_ERR_NOT_FOUND` for an unknown run.
+     * `dorch_pipeline_resume` calls it, on its caller's thread. Without
+     * it, resuming is `DORCH_ERR_UNSUPPORTED`.
+     */
+    enum DorchCode (*get_outputs)(void *user_data, const char *run_id, struct DorchOutputSink *sink);
+    /**
+     * Optional (added in 0.2). Records that run `run_id` (just started by
+     * `dorch_pipeline_resume`, on its caller's thread) resumes run
+     * `original_run_id`. `DORCH_ERR_NOT_FOUND` for an unknown run. Without
+     * it the link is not kept (the resumed run still runs).
+     */
+    enum DorchCode (*link_resume)(void *user_data, const char *run_id, const char *original_run_id);
+    /**
+     * Optional (added in 0.2). Names the run that `run_id` resumes with
+     * `dorch_resume_sink_set(sink, original)`, or leaves `sink` alone when
+     * it resumes none; `DORCH_ERR_NOT_FOUND` for an unknown run. Without
+     * it, asking is `DORCH_ERR_UNSUPPORTED`.
+     */
+    enum DorchCode (*resumed_from)(void *user_data, const char *run_id, struct DorchResumeSink *sink);
 } DorchBackendVTable;
 
 /**
@@ -729,6 +820,29 @@ enum DorchCode dorch_backend_custom(const struct DorchBackendVTable *vtable,
 enum DorchCode dorch_run_sink_push(struct DorchRunSink *sink, const struct DorchRunInfo *run);
 
 /**
+ * Copies one task's output into the sink a vtable's `get_outputs` was
+ * given. `stored`: `data_or_null` holds the `len` bytes of the output
+ * (NULL only when `len` is 0); otherwise the output was not stored (above
+ * its run's limit), `len` is its size and `data_or_null` is ignored.
+ * `task_name` and the bytes stay the host's: they are copied before this
+ * returns. A task pushed twice is `DORCH_ERR_INVALID_ARGUMENT`. Any thread
+ * (the sink is valid only during the `get_outputs` call).
+ */
+enum DorchCode dorch_output_sink_push(struct DorchOutputSink *sink,
+                                      const char *task_name,
+                                      const uint8_t *data_or_null,
+                                      size_t len,
+                                      bool stored);
+
+/**
+ * Names, in the sink a vtable's `resumed_from` was given, the run that the
+ * asked-for run resumes (`original_run_id` is copied). Not calling it means
+ * the run resumes none. Calling it twice is `DORCH_ERR_INVALID_ARGUMENT`.
+ * Any thread (the sink is valid only during the `resumed_from` call).
+ */
+enum DorchCode dorch_resume_sink_set(struct DorchResumeSink *sink, const char *original_run_id);
+
+/**
  * The task details of run `run_id` (borrowed), one per task of the run, in
  * task-name order. `DORCH_ERR_NOT_FOUND` for an unknown run;
  * `DORCH_ERR_UNSUPPORTED` for a custom backend without the
@@ -791,6 +905,17 @@ enum DorchCode dorch_backend_purge(struct DorchBackend *b,
                                    const char *pipeline_or_null,
                                    bool dry_run,
                                    uint64_t *count_out);
+
+/**
+ * The run that run `run_id` (borrowed) resumes: `*original_out` gets its id
+ * (owned: free it with `dorch_string_free`), or NULL when `run_id` resumes
+ * none. `DORCH_ERR_NOT_FOUND` for an unknown run; `DORCH_ERR_UNSUPPORTED`
+ * for a backend that keeps no resume links (a custom backend without the
+ * `resumed_from` function). Any thread.
+ */
+enum DorchCode dorch_backend_resumed_from(struct DorchBackend *b,
+                                          const char *run_id,
+                                          char **original_out);
 
 /**
  * A new pipeline named `name` (borrowed) recording its runs in

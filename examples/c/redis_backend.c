@@ -359,8 +359,13 @@ static DorchBackend *redis_backend(const char *host, int port) {
     RedisStore *s = malloc(sizeof *s);
     if (!s) return NULL;
     s->c = c;
-    DorchBackendVTable vt = {sizeof vt, 0 /* not thread-safe */, rs_save_run, rs_get_run,
-                             rs_update_task_status, rs_list_runs, rs_destroy, NULL, NULL};
+    DorchBackendVTable vt = {.struct_size = sizeof vt,
+                             .flags = 0 /* not thread-safe */,
+                             .save_run = rs_save_run,
+                             .get_run = rs_get_run,
+                             .update_task_status = rs_update_task_status,
+                             .list_runs = rs_list_runs,
+                             .destroy = rs_destroy};
     DorchBackend *b = NULL;
     if (dorch_backend_custom(&vt, s, &b) != DORCH_OK) {
         fprintf(stderr, "dorch_backend_custom: %s\n", dorch_last_error());

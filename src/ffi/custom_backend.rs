@@ -7,6 +7,10 @@
 //! A run it starts from there runs on that thread alone (`backend::serial`),
 //! since worker threads could not enter the backend it holds.
 
+use super::custom_durable::{
+    DorchOutputSink, DorchResumeSink, DurableSlots, GetOutputsFn, LinkResumeFn, PurgeFn, RecoverFn,
+    RenewLeaseFn, ResumedFromFn, StoreOutputFn,
+};
 use super::detail::{DorchTaskDetail, DorchTaskDetailSink, OwnedDetail};
 use super::run_list::{run_from_c, RunView};
 use super::{
@@ -15,12 +19,14 @@ use super::{
 };
 use crate::backend::{serial, Backend};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{PipelineRun, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
 use std::mem::{offset_of, size_of};
 use std::ptr::addr_of;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
+use std::time::Duration;
 
 /// Flag for `DorchBackendVTable.flags`: the vtable's functions may be called
 /// from several threads at once. Without it the library serializes the calls.
@@ -105,6 +111,107 @@ pub struct DorchBackendVTable {
             sink: *mut DorchTaskDetailSink,
         ) -> DorchCode,
     >,
+    /// Optional (added in 0.2). Writes or renews the lease of RUNNING run
+    /// `run_id`: its owner is alive at `at_epoch_s` (seconds since the Unix
+    /// epoch) and renews it at least every `interval_ms`. Keep both with the
+    /// run for `recover`. A run calls it when it starts, on the thread that
+    /// runs it, then from a lease thread of its own while its tasks call the
+    /// other functions (serialized with them unless THREAD_SAFE).
+    /// `DORCH_ERR_NOT_FOUND` for an unknown run. Without it (or when it
+    /// returns `DORCH_ERR_UNSUPPORTED`) runs keep no lease.
+    pub renew_lease: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            at_epoch_s: f64,
+            interval_ms: u64,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). What `dorch_backend_recover` does (see there),
+    /// on the caller's thread: finish the RUNNING runs whose owner is gone
+    /// (lease older than `stale_after_ms` and than three of its intervals;
+    /// without a lease, started more than `stale_after_ms` ago), and set
+    /// `*recovered_out` (0 on entry, the library's) to how many this call
+    /// finished. Without it, `dorch_backend_recover` is `DORCH_ERR_UNSUPPORTED`.
+    pub recover: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            stale_after_ms: u64,
+            recovered_out: *mut u64,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). What `dorch_backend_purge` does (see there),
+    /// on the caller's thread: delete the finished runs of
+    /// `pipeline_or_null` (or of all) that started before `before_epoch_s`,
+    /// with their outputs, leases and links (`dry_run`: only count), and set
+    /// `*count_out` (0 on entry, the library's) to how many. Without it,
+    /// `dorch_backend_purge` is `DORCH_ERR_UNSUPPORTED`.
+    pub purge: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            before_epoch_s: f64,
+            pipeline_or_null: *const c_char,
+            dry_run: bool,
+            count_out: *mut u64,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). Keeps a task's output with run `run_id`, for
+    /// `get_outputs`: `stored`: `data_or_null` points to its `len` bytes
+    /// (never NULL, even for 0 bytes; borrowed for the call: copy them);
+    /// otherwise the output was above the run's limit, `data_or_null` is
+    /// NULL and `len` is its size. A later call for the same task replaces
+    /// it. Called from the worker thread that ran the task, just BEFORE the
+    /// `update_task_detail` (or `update_task_status`) that records the task
+    /// SUCCESS, as a separate call: so a task stored SUCCESS always has its
+    /// output, and if the process dies between the two calls the task is
+    /// simply run again on resume. (Also called when a resumed run starts,
+    /// for the outputs it takes over.) `DORCH_ERR_NOT_FOUND` for an unknown
+    /// run; any error fails the run like a failed status update. Without
+    /// it, outputs are not kept and runs cannot be resumed.
+    pub store_output: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            task_name: *const c_char,
+            data_or_null: *const u8,
+            len: usize,
+            stored: bool,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). Pushes every output kept with run `run_id`
+    /// into `sink` with `dorch_output_sink_push`, one per task (tasks that
+    /// produced none are absent); `DORCH_ERR_NOT_FOUND` for an unknown run.
+    /// `dorch_pipeline_resume` calls it, on its caller's thread. Without
+    /// it, resuming is `DORCH_ERR_UNSUPPORTED`.
+    pub get_outputs: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            sink: *mut DorchOutputSink,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). Records that run `run_id` (just started by
+    /// `dorch_pipeline_resume`, on its caller's thread) resumes run
+    /// `original_run_id`. `DORCH_ERR_NOT_FOUND` for an unknown run. Without
+    /// it the link is not kept (the resumed run still runs).
+    pub link_resume: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            original_run_id: *const c_char,
+        ) -> DorchCode,
+    >,
+    /// Optional (added in 0.2). Names the run that `run_id` resumes with
+    /// `dorch_resume_sink_set(sink, original)`, or leaves `sink` alone when
+    /// it resumes none; `DORCH_ERR_NOT_FOUND` for an unknown run. Without
+    /// it, asking is `DORCH_ERR_UNSUPPORTED`.
+    pub resumed_from: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            run_id: *const c_char,
+            sink: *mut DorchResumeSink,
+        ) -> DorchCode,
+    >,
 }
 
 // The host's functions, with the code they return read as a plain integer
@@ -174,7 +281,7 @@ impl Drop for Entered<'_> {
     }
 }
 
-struct CustomBackend {
+pub(super) struct CustomBackend {
     save_run: SaveRunFn,
     get_run: GetRunFn,
     update_task_status: UpdateFn,
@@ -182,7 +289,8 @@ struct CustomBackend {
     destroy: Option<DestroyFn>,
     update_task_detail: Option<UpdateDetailFn>,
     get_task_details: Option<GetDetailsFn>,
-    user_data: *mut c_void,
+    pub(super) durable: DurableSlots,
+    pub(super) user_data: *mut c_void,
     /// `None` for a THREAD_SAFE vtable.
     guard: Option<HostGuard>,
 }
@@ -207,6 +315,17 @@ impl CustomBackend {
     /// Calls the host: serialized unless THREAD_SAFE, with the host's error
     /// slot cleared, and its code turned into an error carrying its message.
     fn call(&self, op: &str, f: impl FnOnce() -> u32) -> Result<()> {
+        self.call_host(op, false, f)
+    }
+
+    /// `call` for an optional durable-history slot: there the host may
+    /// answer `DORCH_ERR_UNSUPPORTED`, which keeps its meaning (as if the
+    /// slot were absent) instead of counting as a backend error.
+    pub(super) fn call_durable(&self, op: &str, f: impl FnOnce() -> u32) -> Result<()> {
+        self.call_host(op, true, f)
+    }
+
+    fn call_host(&self, op: &str, unsupported: bool, f: impl FnOnce() -> u32) -> Result<()> {
         let _entered = self.guard.as_ref().map(HostGuard::enter);
         // A run started from inside this call stays on this thread (see serial).
         let _inside = self.guard.as_ref().map(|_| serial::enter());
@@ -219,6 +338,8 @@ impl CustomBackend {
         let name = DorchCode::name_of(rc);
         let kind = if rc == DorchCode::ERR_NOT_FOUND as u32 {
             ErrorKind::NotFound
+        } else if unsupported && rc == DorchCode::ERR_UNSUPPORTED as u32 {
+            ErrorKind::Unsupported
         } else {
             ErrorKind::Backend
         };
@@ -293,24 +414,55 @@ impl Backend for CustomBackend {
     }
 
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
-        let Some(f) = self.update_task_detail else {
-            return self.update_task_statuses(
-                run_id,
-                &updates
-                    .iter()
-                    .map(|u| (u.task, u.status))
-                    .collect::<Vec<_>>(),
-            );
-        };
         let id = cstr_arg(run_id, "run id")?;
         for u in updates {
-            cstr_arg(u.task, "task name")?;
-            let d = OwnedDetail::new(u);
-            self.call("update_task_detail", || unsafe {
-                f(self.user_data, id.as_ptr(), &d.c)
-            })?;
+            let task = cstr_arg(u.task, "task name")?;
+            // The output first: a task recorded SUCCESS then always has it.
+            if let Some(out) = u.output {
+                self.durable_store_output(&id, &task, out)?;
+            }
+            match self.update_task_detail {
+                Some(f) => {
+                    let d = OwnedDetail::new(u);
+                    self.call("update_task_detail", || unsafe {
+                        f(self.user_data, id.as_ptr(), &d.c)
+                    })?;
+                }
+                None => self.call("update_task_status", || unsafe {
+                    (self.update_task_status)(
+                        self.user_data,
+                        id.as_ptr(),
+                        task.as_ptr(),
+                        u.status.into(),
+                    )
+                })?,
+            }
         }
         Ok(())
+    }
+
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        self.durable_renew_lease(run_id, at, interval)
+    }
+
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        self.durable_recover(stale_after)
+    }
+
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        self.durable_purge(before, pipeline, dry_run)
+    }
+
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        self.durable_get_outputs(run_id)
+    }
+
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        self.durable_link_resume(run_id, original)
+    }
+
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        self.durable_resumed_from(run_id)
     }
 
     fn get_task_details(&self, run_id: &str) -> Result<Vec<TaskDetail>> {
@@ -391,6 +543,21 @@ pub unsafe extern "C" fn dorch_backend_custom(
             .map(|f| std::mem::transmute::<HostUpdateDetail, UpdateDetailFn>(f));
         let get_task_details = vt_field!(vtable, size, get_task_details)
             .map(|f| std::mem::transmute::<HostGetDetails, GetDetailsFn>(f));
+        // Each optional slot, with the returned code read as an integer.
+        macro_rules! slot {
+            ($f:ident, $t:ty) => {
+                vt_field!(vtable, size, $f).map(|f| std::mem::transmute::<_, $t>(f))
+            };
+        }
+        let durable = DurableSlots {
+            renew_lease: slot!(renew_lease, RenewLeaseFn),
+            recover: slot!(recover, RecoverFn),
+            purge: slot!(purge, PurgeFn),
+            store_output: slot!(store_output, StoreOutputFn),
+            get_outputs: slot!(get_outputs, GetOutputsFn),
+            link_resume: slot!(link_resume, LinkResumeFn),
+            resumed_from: slot!(resumed_from, ResumedFromFn),
+        };
         // The same functions, with the returned code read as an integer.
         let b = CustomBackend {
             save_run: std::mem::transmute::<HostSaveRun, SaveRunFn>(save_run),
@@ -400,6 +567,7 @@ pub unsafe extern "C" fn dorch_backend_custom(
             destroy,
             update_task_detail,
             get_task_details,
+            durable,
             user_data,
             guard: (flags & DORCH_BACKEND_THREAD_SAFE == 0).then(HostGuard::default),
         };

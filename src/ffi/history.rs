@@ -1,7 +1,9 @@
 //! Keeping history honest and small, callable from C: recovering the runs
-//! of processes that died, and purging old runs.
+//! of processes that died, purging old runs, and which run a run resumes.
 
-use super::{arg_mut, arg_opt_name, arg_ref, boundary, DorchBackend, DorchCode};
+use super::{
+    arg_mut, arg_name, arg_opt_name, arg_out, arg_ref, boundary, c_string, DorchBackend, DorchCode,
+};
 use crate::error::Error;
 use std::ffi::c_char;
 use std::time::Duration;
@@ -54,6 +56,28 @@ pub unsafe extern "C" fn dorch_backend_purge(
             return Err(Error::invalid("before_epoch_s is not a finite number"));
         }
         *out = b.inner.purge(before_epoch_s, pipeline, dry_run)?;
+        Ok(DorchCode::OK)
+    })
+}
+
+/// The run that run `run_id` (borrowed) resumes: `*original_out` gets its id
+/// (owned: free it with `dorch_string_free`), or NULL when `run_id` resumes
+/// none. `DORCH_ERR_NOT_FOUND` for an unknown run; `DORCH_ERR_UNSUPPORTED`
+/// for a backend that keeps no resume links (a custom backend without the
+/// `resumed_from` function). Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn dorch_backend_resumed_from(
+    b: *mut DorchBackend,
+    run_id: *const c_char,
+    original_out: *mut *mut c_char,
+) -> DorchCode {
+    boundary(|| {
+        let out = arg_out(original_out, "original_out")?;
+        let b = arg_ref(b, "backend")?;
+        let run_id = arg_name(run_id, "run_id")?;
+        if let Some(original) = b.inner.resumed_from(run_id)? {
+            *out = c_string(&original).into_raw();
+        }
         Ok(DorchCode::OK)
     })
 }

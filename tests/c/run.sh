@@ -59,7 +59,8 @@ build_and_run() { # compiler flags src name link [args...]
 }
 
 for link in shared static; do
-    for t in test_api test_custom_backend test_pipeline test_hardening test_spawn test_url test_durable; do
+    for t in test_api test_custom_backend test_pipeline test_hardening test_spawn test_url test_durable \
+        test_custom_durable; do
         case_ "$t-$link" build_and_run gcc "$CFLAGS" "tests/c/$t.c" "$t" "$link"
     done
     case_ "test_run_control-$link" build_and_run gcc "$CFLAGS" tests/c/test_run_control.c \
@@ -68,15 +69,19 @@ for link in shared static; do
 done
 
 # AddressSanitizer does not see reads inside the (uninstrumented) Rust
-# library; valgrind does: the pipeline freed or changed during its run.
+# library; valgrind does: the pipeline freed or changed during its run, and
+# what the library reads of a custom vtable and its sinks.
 check_valgrind() {
+    local t=$1
     command -v valgrind >/dev/null ||
         (apt-get install -y valgrind || (apt-get update && apt-get install -y valgrind)) >/dev/null 2>&1
-    gcc -std=c11 -Wall -Wextra -Werror -g -I"$ROOT/include" -I"$ROOT/tests/c" tests/c/test_hardening.c \
-        -o "$OUT/test_hardening-vg" $SHARED_LIBS || return 1
-    valgrind -q --error-exitcode=99 --leak-check=no "$OUT/test_hardening-vg"
+    gcc -std=c11 -Wall -Wextra -Werror -g -I"$ROOT/include" -I"$ROOT/tests/c" "tests/c/$t.c" \
+        -o "$OUT/$t-vg" $SHARED_LIBS || return 1
+    valgrind -q --error-exitcode=99 --leak-check=no "$OUT/$t-vg"
 }
-case_ test_hardening-valgrind check_valgrind
+for t in test_hardening test_custom_durable; do
+    case_ "$t-valgrind" check_valgrind "$t"
+done
 
 # The quickstart example: an ETL pipeline on SQLite, checked by its output.
 check_quickstart() {

@@ -209,8 +209,12 @@ static void store_clear(Store *s) {
     s->nlog = 0;
 }
 
-static const DorchBackendVTable VT = {sizeof(DorchBackendVTable), 0,        st_save, st_get,
-                                      st_update,                  st_list, st_destroy, NULL, NULL};
+static const DorchBackendVTable VT = {.struct_size = sizeof(DorchBackendVTable),
+                                      .save_run = st_save,
+                                      .get_run = st_get,
+                                      .update_task_status = st_update,
+                                      .list_runs = st_list,
+                                      .destroy = st_destroy};
 
 /* ---- tasks ---- */
 static DorchCode t_sleep(DorchTaskContext *ctx, void *ud) {
@@ -433,7 +437,12 @@ static DorchCode f_get(void *ud, const char *id, DorchRunSink *sink) {
 static void test_failing_vtable(void) {
     memset(&g_fs, 0, sizeof g_fs);
     pthread_mutex_init(&g_fs.mu, NULL);
-    DorchBackendVTable vt = {sizeof vt, 0, f_save, f_get, f_update, st_list, st_destroy, NULL, NULL};
+    DorchBackendVTable vt = {.struct_size = sizeof vt,
+                             .save_run = f_save,
+                             .get_run = f_get,
+                             .update_task_status = f_update,
+                             .list_runs = st_list,
+                             .destroy = st_destroy};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&vt, &g_fs, &b));
     DorchPipeline *p = NULL;

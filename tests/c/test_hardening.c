@@ -190,8 +190,12 @@ static void test_backend_failure_code(void) {
     Fwd f;
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
-    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, failing_save, fwd_get,
-                             fwd_update, fwd_list, NULL, NULL, NULL};
+    DorchBackendVTable vt = {.struct_size = sizeof vt,
+                             .flags = DORCH_BACKEND_THREAD_SAFE,
+                             .save_run = failing_save,
+                             .get_run = fwd_get,
+                             .update_task_status = fwd_update,
+                             .list_runs = fwd_list};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&vt, &f, &b));
     DorchPipeline *p = NULL;
@@ -240,7 +244,11 @@ static void test_serialized_reentry(void) {
     Fwd f;
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
-    DorchBackendVTable vt = {sizeof vt, 0, failing_save, nest_get, fwd_update, fwd_list, NULL, NULL, NULL};
+    DorchBackendVTable vt = {.struct_size = sizeof vt,
+                             .save_run = failing_save,
+                             .get_run = nest_get,
+                             .update_task_status = fwd_update,
+                             .list_runs = fwd_list};
     CHECK_OK(dorch_backend_custom(&vt, &f, &f.self));
     /* a 2-worker pipeline on the same backend, called into from a vtable function */
     DorchPipeline *p = NULL;

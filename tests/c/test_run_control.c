@@ -381,8 +381,13 @@ static void test_custom_backends(void) {
     memset(&f, 0, sizeof f);
     CHECK_OK(dorch_backend_memory(&f.inner));
     /* the 0.1 vtable: no detail slots */
-    DorchBackendVTable old = {offsetof(DorchBackendVTable, update_task_detail), 0, fwd_save, fwd_get,
-                              fwd_update, fwd_list, NULL, (void *)1, (void *)1};
+    DorchBackendVTable old = {.struct_size = offsetof(DorchBackendVTable, update_task_detail),
+                              .save_run = fwd_save,
+                              .get_run = fwd_get,
+                              .update_task_status = fwd_update,
+                              .list_runs = fwd_list,
+                              .update_task_detail = (void *)1,
+                              .get_task_details = (void *)1};
     DorchBackend *b = NULL;
     CHECK_OK(dorch_backend_custom(&old, &f, &b));
     DorchPipeline *p = NULL;
@@ -405,8 +410,14 @@ static void test_custom_backends(void) {
     CHECK(atomic_load(&f.detail_calls) == 0);
 
     /* with the slots: details go through them */
-    DorchBackendVTable vt = {sizeof vt, DORCH_BACKEND_THREAD_SAFE, fwd_save, fwd_get, fwd_update,
-                             fwd_list, NULL, f_update_detail, f_get_details};
+    DorchBackendVTable vt = {.struct_size = sizeof vt,
+                             .flags = DORCH_BACKEND_THREAD_SAFE,
+                             .save_run = fwd_save,
+                             .get_run = fwd_get,
+                             .update_task_status = fwd_update,
+                             .list_runs = fwd_list,
+                             .update_task_detail = f_update_detail,
+                             .get_task_details = f_get_details};
     CHECK_OK(dorch_backend_custom(&vt, &f, &b));
     CHECK_OK(dorch_pipeline_new("custom_new", b, &p));
     CHECK_OK(dorch_pipeline_add_task(p, "a", t_ok, NULL, NULL, NULL));
