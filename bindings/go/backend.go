@@ -161,7 +161,9 @@ func ThreadSafe() CustomOption { return func(c *customConfig) { c.threadSafe = t
 // NewCustomBackend makes a Backend of a Store written in Go. The library
 // calls the Store, from worker threads, during runs and for the Backend's
 // own methods, until the last reference to the backend (this Backend and
-// the pipelines using it) is released.
+// the pipelines using it) is released. A Store that is also a DetailStore
+// keeps task details; one that is also a DurableStore keeps leases and
+// outputs, and can recover, purge and resume runs.
 func NewCustomBackend(store Store, opts ...CustomOption) (*Backend, error) {
 	if store == nil {
 		return nil, &Error{Code: CodeInvalidArgument, Op: "NewCustomBackend", Message: "store is nil"}
@@ -175,10 +177,12 @@ func NewCustomBackend(store Store, opts ...CustomOption) (*Backend, error) {
 	if cfg.threadSafe {
 		ts = 1
 	}
-	_, details := store.(DetailStore) // see details.go
+	_, details := store.(DetailStore)  // see details.go
+	_, durable := store.(DurableStore) // see durable.go
 	var out *C.DorchBackend
 	var msg *C.char
-	if err := cerr("NewCustomBackend", C.dg_backend_custom(C.uintptr_t(h), ts, C.int(boolInt(details)), &out, &msg), msg); err != nil {
+	code := C.dg_backend_custom(C.uintptr_t(h), ts, C.int(boolInt(details)), C.int(boolInt(durable)), &out, &msg)
+	if err := cerr("NewCustomBackend", code, msg); err != nil {
 		releaseHandle(h)
 		return nil, err
 	}

@@ -27,7 +27,8 @@ const (
 	// passed; the result is still returned.
 	CodeTimeout
 	// CodeUnsupported: the backend does not keep what was asked for (task
-	// details of a Store that is not a DetailStore).
+	// details of a Store that is not a DetailStore; recovery, purge, stored
+	// outputs and resume of a Store that is not a DurableStore).
 	CodeUnsupported
 )
 

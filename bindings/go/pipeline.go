@@ -422,20 +422,32 @@ type RunResult struct {
 func (r *RunResult) Output(task string) []byte { return r.Outputs[task] }
 
 // Run runs the pipeline to its end and records the run in the backend.
+// Options (WithLeaseInterval, WithMaxStoredOutput) apply to this run.
 //
 // When the run ends SUCCESS, it returns the result and nil. When it ends
 // FAILED, it returns the result and an error matching ErrTaskFailed that
 // names the failed tasks. When the run could not run (a cycle, a backend
-// failure), it returns a nil result and an error with the library's code.
-func (p *Pipeline) Run() (*RunResult, error) {
-	return p.run("Pipeline.Run", context.Background())
+// failure, a bad option), it returns a nil result and an error with the
+// library's code.
+func (p *Pipeline) Run(opts ...RunOption) (*RunResult, error) {
+	return p.run("Pipeline.Run", context.Background(), "", opts)
 }
 
-// run is Run and RunContext (runcontrol.go).
-func (p *Pipeline) run(op string, ctx context.Context) (*RunResult, error) {
+// run is Run, RunContext (runcontrol.go), Resume and ResumeContext
+// (durable.go): a resume when resumeID is not "".
+func (p *Pipeline) run(op string, ctx context.Context, resumeID string, opts []RunOption) (*RunResult, error) {
+	cfg, err := runConfigOf(op, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNUL(op, resumeID); err != nil {
+		return nil, err
+	}
+	cresume := cstringOrNull(resumeID)
+	defer cfree(cresume)
 	var res *RunResult
 	var runErr error
-	err := p.read(op, func(ptr *C.DorchPipeline) error {
+	err = p.read(op, func(ptr *C.DorchPipeline) error {
 		p.running.Add(1)
 		defer p.running.Add(-1)
 		rs, h, end, err := startRun(op, ctx)
@@ -450,7 +462,8 @@ func (p *Pipeline) run(op string, ctx context.Context) (*RunResult, error) {
 		p.errs.begin()
 		var out *C.DorchRunResult
 		var msg *C.char
-		code := C.dg_pipeline_run_with(ptr, tok, C.uintptr_t(h), &out, &msg)
+		code := C.dg_pipeline_run_with(ptr, cresume, tok, C.uintptr_t(h), C.uint32_t(cfg.leaseMS),
+			C.uint32_t(cfg.maxOutput), &out, &msg)
 		if out == nil {
 			p.errs.end("")
 			return cerr(op, code, msg)

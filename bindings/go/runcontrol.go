@@ -147,8 +147,8 @@ func (r *runRegistry) of(ctx *C.DorchTaskContext) *runState {
 // passed). When a task failed, the result and an error matching
 // ErrTaskFailed. When ctx is done before the run starts, no run is made:
 // (nil, that error). Other failures as for Run (nil result). A nil ctx is
-// ErrInvalidArgument.
-func (p *Pipeline) RunContext(ctx context.Context) (*RunResult, error) {
+// ErrInvalidArgument. Options as for Run.
+func (p *Pipeline) RunContext(ctx context.Context, opts ...RunOption) (*RunResult, error) {
 	const op = "Pipeline.RunContext"
 	if ctx == nil {
 		return nil, &Error{Code: CodeInvalidArgument, Op: op, Message: "ctx is nil"}
@@ -159,7 +159,7 @@ func (p *Pipeline) RunContext(ctx context.Context) (*RunResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(op, err, fmt.Sprintf("pipeline %q not run: %v", p.name, err))
 	}
-	return p.run(op, ctx)
+	return p.run(op, ctx, "", opts)
 }
 
 // ctxError is the error of a run stopped by its context's error cause.

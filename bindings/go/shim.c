@@ -31,6 +31,29 @@ static DorchCode dg_vt_update_detail(void *ud, const char *run_id, const DorchTa
 static DorchCode dg_vt_get_details(void *ud, const char *run_id, DorchTaskDetailSink *sink) {
 	return goStoreGetTaskDetails((uintptr_t)ud, (char *)run_id, sink);
 }
+static DorchCode dg_vt_renew_lease(void *ud, const char *run_id, double at, uint64_t interval_ms) {
+	return goStoreRenewLease((uintptr_t)ud, (char *)run_id, at, interval_ms);
+}
+static DorchCode dg_vt_recover(void *ud, uint64_t stale_after_ms, uint64_t *n) {
+	return goStoreRecover((uintptr_t)ud, stale_after_ms, n);
+}
+static DorchCode dg_vt_purge(void *ud, double before, const char *pipeline, bool dry_run, uint64_t *n) {
+	return goStorePurge((uintptr_t)ud, before, (char *)pipeline, dry_run ? 1 : 0, n);
+}
+static DorchCode dg_vt_store_output(void *ud, const char *run_id, const char *task,
+		const uint8_t *data, size_t len, bool stored) {
+	return goStoreStoreOutput((uintptr_t)ud, (char *)run_id, (char *)task, (uint8_t *)data, len,
+		stored ? 1 : 0);
+}
+static DorchCode dg_vt_get_outputs(void *ud, const char *run_id, DorchOutputSink *sink) {
+	return goStoreGetOutputs((uintptr_t)ud, (char *)run_id, sink);
+}
+static DorchCode dg_vt_link_resume(void *ud, const char *run_id, const char *original) {
+	return goStoreLinkResume((uintptr_t)ud, (char *)run_id, (char *)original);
+}
+static DorchCode dg_vt_resumed_from(void *ud, const char *run_id, DorchResumeSink *sink) {
+	return goStoreResumedFrom((uintptr_t)ud, (char *)run_id, sink);
+}
 
 // Each shim below makes one library call and, when it fails, copies
 // dorch_last_error() in that same C call: the message is per OS thread, and
@@ -57,7 +80,8 @@ DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **ou
 DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err) {
 	DG_RET(err, dorch_backend_open(url, out));
 }
-DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, DorchBackend **out, char **err) {
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, int durable,
+		DorchBackend **out, char **err) {
 	DorchBackendVTable vt;
 	memset(&vt, 0, sizeof vt);
 	vt.struct_size = sizeof vt;
@@ -70,6 +94,15 @@ DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, DorchBack
 	if (details) {
 		vt.update_task_detail = dg_vt_update_detail;
 		vt.get_task_details = dg_vt_get_details;
+	}
+	if (durable) {
+		vt.renew_lease = dg_vt_renew_lease;
+		vt.recover = dg_vt_recover;
+		vt.purge = dg_vt_purge;
+		vt.store_output = dg_vt_store_output;
+		vt.get_outputs = dg_vt_get_outputs;
+		vt.link_resume = dg_vt_link_resume;
+		vt.resumed_from = dg_vt_resumed_from;
 	}
 	DG_RET(err, dorch_backend_custom(&vt, (void *)h, out));
 }
@@ -172,15 +205,18 @@ static void dg_on_task(void *ud, const char *run_id, const DorchTaskDetail *d) {
 	goOnTask((uintptr_t)ud, (char *)run_id, (DorchTaskDetail *)d);
 }
 
-DorchCode dg_pipeline_run_with(DorchPipeline *p, DorchCancelToken *tok, uintptr_t run,
-		DorchRunResult **out, char **err) {
+DorchCode dg_pipeline_run_with(DorchPipeline *p, const char *resume_id, DorchCancelToken *tok,
+		uintptr_t run, uint32_t lease_ms, uint32_t max_output, DorchRunResult **out, char **err) {
 	DorchRunOptions o;
 	memset(&o, 0, sizeof o);
 	o.struct_size = sizeof o;
 	o.cancel = tok;
+	o.lease_interval_ms = lease_ms;
+	o.max_stored_output_bytes = max_output;
 	uintptr_t saved = dg_cur_run;
 	dg_cur_run = run;
-	DorchCode c = dorch_pipeline_run_with(p, &o, out);
+	DorchCode c = resume_id ? dorch_pipeline_resume(p, resume_id, &o, out)
+		: dorch_pipeline_run_with(p, &o, out);
 	dg_cur_run = saved;
 	*err = dg_err(c);
 	return c;
@@ -218,4 +254,23 @@ DorchCode dg_detail_sink_push(DorchTaskDetailSink *sink, const char *name, int s
 	d.end_time = has_end ? end : 0.0;
 	d.error = error;
 	return dorch_task_detail_sink_push(sink, &d);
+}
+
+// Durable history.
+DorchCode dg_backend_recover(DorchBackend *b, uint64_t stale_after_ms, uint64_t *n, char **err) {
+	DG_RET(err, dorch_backend_recover(b, stale_after_ms, n));
+}
+DorchCode dg_backend_purge(DorchBackend *b, double before, const char *pipeline, int dry_run,
+		uint64_t *n, char **err) {
+	DG_RET(err, dorch_backend_purge(b, before, pipeline, dry_run != 0, n));
+}
+DorchCode dg_backend_resumed_from(DorchBackend *b, const char *run_id, char **out, char **err) {
+	DG_RET(err, dorch_backend_resumed_from(b, run_id, out));
+}
+DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uint8_t *data,
+		size_t len, int stored) {
+	return dorch_output_sink_push(sink, task, data, len, stored != 0);
+}
+DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original) {
+	return dorch_resume_sink_set(sink, original);
 }

@@ -21,7 +21,8 @@ DorchCode dg_backend_sqlite(const char *path, DorchBackend **out, char **err);
 DorchCode dg_backend_postgres(const char *dsn, const char *table, DorchBackend **out, char **err);
 DorchCode dg_backend_mysql(const char *url, const char *table, DorchBackend **out, char **err);
 DorchCode dg_backend_open(const char *url, DorchBackend **out, char **err);
-DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, DorchBackend **out, char **err);
+DorchCode dg_backend_custom(uintptr_t h, int thread_safe, int details, int durable,
+		DorchBackend **out, char **err);
 DorchCode dg_backend_save_run(DorchBackend *b, const DorchRunInfo *run, char **err);
 DorchCode dg_backend_update_task_status(DorchBackend *b, const char *run_id,
 		const char *task, int s, char **err);
@@ -52,12 +53,13 @@ void dg_run_free(DorchRunInfo *r);
 
 // Run control (runcontrol.go, listener.go, details.go).
 
-// Runs p with a cancel token (or NULL). run, a runtime/cgo.Handle of the Go
-// run (0: none), is handed to goOnRun with the run's first event
-// (on_run(RUNNING), which the library emits on this thread before any task
-// starts), so that Go learns the run's id before its tasks run.
-DorchCode dg_pipeline_run_with(DorchPipeline *p, DorchCancelToken *tok, uintptr_t run,
-		DorchRunResult **out, char **err);
+// Runs p (or, with resume_id not NULL, resumes that run of p) with a cancel
+// token (or NULL) and the run options (0: the library's defaults). run, a
+// runtime/cgo.Handle of the Go run (0: none), is handed to goOnRun with the
+// run's first event (on_run(RUNNING), which the library emits on this thread
+// before any task starts), so that Go learns the run's id before its tasks run.
+DorchCode dg_pipeline_run_with(DorchPipeline *p, const char *resume_id, DorchCancelToken *tok,
+		uintptr_t run, uint32_t lease_ms, uint32_t max_output, DorchRunResult **out, char **err);
 // Installs the pipeline's listener: user_data is the cgo.Handle h; on_run
 // is always set, on_task only when with_task.
 DorchCode dg_pipeline_set_listener(DorchPipeline *p, uintptr_t h, int with_task, char **err);
@@ -68,5 +70,14 @@ DorchCode dg_backend_get_task_details(DorchBackend *b, const char *run_id,
 DorchCode dg_detail_sink_push(DorchTaskDetailSink *sink, const char *name, int status,
 		uint32_t attempts, bool has_start, double start, bool has_end, double end,
 		const char *error);
+
+// Durable history (durable.go).
+DorchCode dg_backend_recover(DorchBackend *b, uint64_t stale_after_ms, uint64_t *n, char **err);
+DorchCode dg_backend_purge(DorchBackend *b, double before, const char *pipeline, int dry_run,
+		uint64_t *n, char **err);
+DorchCode dg_backend_resumed_from(DorchBackend *b, const char *run_id, char **out, char **err);
+DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uint8_t *data,
+		size_t len, int stored);
+DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original);
 
 #endif
