@@ -419,13 +419,18 @@ impl Exec<'_> {
         // A thread inside a backend that serializes its callers runs the
         // whole run itself: workers of its own would wait for that backend,
         // which the thread holds until the run ends.
-        let workers = if serial::active() {
-            1
+        // Nor may it renew its lease or record timeouts from threads of its
+        // own, which would wait for that backend too: the lease written at
+        // the start is all such a run has, and a task's timeout is recorded
+        // when its callback returns.
+        let serial = serial::active();
+        let (workers, lease) = if serial {
+            (1, None)
         } else {
-            self.p.max_workers.min(n).max(1)
+            (self.p.max_workers.min(n).max(1), self.lease)
         };
-        let timeouts = self.p.tasks.iter().any(|t| t.timeout.is_some());
-        if workers == 1 && !timeouts && self.lease.is_none() {
+        let timeouts = !serial && self.p.tasks.iter().any(|t| t.timeout.is_some());
+        if workers == 1 && !timeouts && lease.is_none() {
             self.worker(events);
             return;
         }
@@ -433,7 +438,7 @@ impl Exec<'_> {
             // Without a lease thread, the lease written at the start goes
             // stale during a long run (the system refused the thread).
             let mut lease_thread = None;
-            if let Some(every) = self.lease {
+            if let Some(every) = lease {
                 lease_thread = std::thread::Builder::new()
                     .name("dorch-lease".into())
                     .spawn_scoped(s, move || {
@@ -725,7 +730,11 @@ impl Exec<'_> {
                     return None;
                 }
             }
+            // Past its deadline, a success comes too late (the watchdog,
+            // when there is one, may just not have recorded it yet).
+            let late = deadline.is_some_and(|d| Instant::now() >= d);
             match outcome {
+                Ok(Ok(())) if late => {}
                 Ok(Ok(())) => {
                     if let Some(out) = ctx.output.take() {
                         let _ = self.shared.outputs[i].set(out);
@@ -740,7 +749,7 @@ impl Exec<'_> {
                 Ok(Err(e)) => last_error = e.to_string(),
                 Err(p) => last_error = format!("task panicked: {}", panic_message(&*p)),
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if late {
                 // Its own timeout passed as it returned: no retry.
                 last_error = timed_out_error(task.timeout);
                 break;

@@ -60,6 +60,8 @@ typedef struct {
     int fail_output_of_b;   /* store_output fails for task B */
     int recover_fails;      /* recover returns an error with a message */
     int probe_sinks;        /* get_outputs / resumed_from try bad pushes first */
+    DorchPipeline *nested;  /* recover runs it, from inside the vtable */
+    DorchCode nested_rc;
 } Host;
 
 static bool run_exists(Host *h, const char *id) {
@@ -117,6 +119,15 @@ static DorchCode h_recover(void *ud, uint64_t stale_after_ms, uint64_t *recovere
     if (h->recover_fails) {
         dorch_set_error("recovery store offline");
         return DORCH_ERR_BACKEND;
+    }
+    if (h->nested) {
+        /* A run on this same backend from inside its (serialized) vtable:
+         * it runs on this thread and must not wait for a lease thread that
+         * cannot enter the backend this thread holds. */
+        DorchRunOptions o = {.struct_size = sizeof o, .lease_interval_ms = 5};
+        DorchRunResult *r = NULL;
+        h->nested_rc = dorch_pipeline_run_with(h->nested, &o, &r);
+        dorch_run_result_free(r);
     }
     /* The runs live in the inner backend, which finishes them. */
     return dorch_backend_recover(h->inner, stale_after_ms, recovered_out);
@@ -572,6 +583,54 @@ static void test_recover_and_purge(void) {
     host_free(h);
 }
 
+/* ---- a run started from inside a serialized vtable (no deadlock) ---- */
+static DorchCode t_slow(DorchTaskContext *ctx, void *ud) {
+    (void)ctx;
+    (void)ud;
+    usleep(60 * 1000); /* a dozen lease intervals */
+    return DORCH_OK;
+}
+static void test_nested_run(void) {
+    Host *h = host_new();
+    DorchBackendVTable vt = DURABLE;
+    vt.flags = 0; /* serialized */
+    DorchBackend *b = NULL;
+    CHECK_OK(dorch_backend_custom(&vt, h, &b));
+    CHECK_OK(dorch_pipeline_new("nested", b, &h->nested));
+    CHECK_OK(dorch_pipeline_set_max_workers(h->nested, 2));
+    CHECK_OK(dorch_pipeline_add_task(h->nested, "slow", t_slow, NULL, NULL, NULL));
+    CHECK_OK(dorch_pipeline_add_task(h->nested, "slow2", t_slow, NULL, NULL, NULL));
+    CHECK_OK(dorch_pipeline_add_dependency(h->nested, "slow", "slow2"));
+    uint64_t n = 0;
+    CHECK_OK(dorch_backend_recover(b, 1000, &n));
+    CHECK(h->nested_rc == DORCH_OK);
+    CHECK(h->nleases == 1); /* written when the nested run started */
+    /* a task timeout there: recorded when the callback returns (the
+     * watchdog thread could not enter the backend either) */
+    DorchPipeline *timed = NULL;
+    CHECK_OK(dorch_pipeline_new("nested_timeout", b, &timed));
+    DorchTaskOptions to = {.struct_size = sizeof to, .timeout_ms = 10};
+    CHECK_OK(dorch_pipeline_add_task(timed, "slow", t_slow, NULL, NULL, &to));
+    DorchPipeline *first = h->nested;
+    h->nested = timed;
+    CHECK_OK(dorch_backend_recover(b, 1000, &n));
+    CHECK(h->nested_rc == DORCH_ERR_TASK_FAILED);
+    h->nested = first;
+    dorch_pipeline_free(timed);
+    /* the same pipeline from outside: the lease thread renews it */
+    DorchPipeline *p = h->nested;
+    h->nested = NULL;
+    DorchRunOptions o = {.struct_size = sizeof o, .lease_interval_ms = 5};
+    DorchRunResult *r = NULL;
+    CHECK_OK(dorch_pipeline_run_with(p, &o, &r));
+    const Lease *l = lease_of(h, dorch_run_result_run_id(r));
+    CHECK(l && l->renewals >= 2);
+    dorch_run_result_free(r);
+    dorch_pipeline_free(p);
+    dorch_backend_free(b);
+    host_free(h);
+}
+
 /* ---- without the slots ---- */
 static void check_unsupported(DorchBackend *b, const char *label) {
     DorchPipeline *p = abcd(b);
@@ -655,6 +714,7 @@ int main(void) {
     test_resume_through_slots();
     test_output_sizes();
     test_recover_and_purge();
+    test_nested_run();
     test_without_slots();
     test_bad_input();
     return check_report("test_custom_durable");
