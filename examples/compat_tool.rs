@@ -9,13 +9,20 @@
 //! compat_tool <url> get <run_id>             the run as JSON, or null
 //! compat_tool <url> list <pipeline|-> <n>    list_runs as a JSON list
 //! compat_tool <url> update <run_id> <task> <STATUS>
+//! compat_tool <url> long <pipeline> <lease_ms>   run A -> B -> C where B waits up to
+//!                                            10 min; prints {"run_id": ...} as soon as
+//!                                            B has started (for crash tests: kill -9 it)
+//! compat_tool <url> recover <stale_after_ms> the number of runs recovered, as JSON
+//! compat_tool <url> details <run_id>         the run's task details as a JSON list
 //! ```
 //! Server URLs take `?table=name`.
 
 use dremioorch::backend::open;
-use dremioorch::{Pipeline, PipelineRun, RunStatus, Task, TaskStatus, TriggerRule};
+use dremioorch::{Pipeline, PipelineRun, RunOptions, RunStatus, Task, TaskStatus, TriggerRule};
 use serde_json::{json, Value};
+use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 fn to_json(r: &PipelineRun) -> Value {
     json!({
@@ -43,7 +50,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<Value, Box<dyn std::error::Error>> {
-    let usage = "usage: compat_tool <url> (write <pipeline> | get <run_id> | list <pipeline|-> <n> | update <run_id> <task> <STATUS>)";
+    let usage =
+        "usage: compat_tool <url> (write <pipeline> | get <run_id> | list <pipeline|-> <n> \
+                 | update <run_id> <task> <STATUS> | long <pipeline> <lease_ms> \
+                 | recover <stale_after_ms> | details <run_id>)";
     let (url, cmd) = match args {
         [url, cmd, ..] => (url, cmd.as_str()),
         _ => return Err(usage.into()),
@@ -92,6 +102,50 @@ fn run(args: &[String]) -> Result<Value, Box<dyn std::error::Error>> {
         ("update", [id, task, status]) => {
             backend.update_task_status(id, task, status.parse()?)?;
             Ok(Value::Null)
+        }
+        ("long", [pipeline, lease_ms]) => {
+            let mut p = Pipeline::with_backend(pipeline.as_str(), backend.clone())?;
+            p.add_task(Task::new("A", |ctx| {
+                ctx.set_output(b"a".to_vec());
+                Ok(())
+            }))?;
+            p.add_task(Task::new("B", |ctx| {
+                // The parent reads this line, then kills the process.
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", json!({ "run_id": ctx.run_id() }))?;
+                out.flush()?;
+                drop(out);
+                ctx.sleep(Duration::from_secs(600))?;
+                Ok(())
+            }))?;
+            p.add_task(Task::new("C", |_| Ok(())))?;
+            p.add_dependency("A", "B")?;
+            p.add_dependency("B", "C")?;
+            let opts = RunOptions::new().lease_interval(Duration::from_millis(lease_ms.parse()?));
+            let result = p.run_with(&opts)?;
+            Ok(to_json(result.as_run()))
+        }
+        ("recover", [stale_ms]) => {
+            let n = backend.recover(Duration::from_millis(stale_ms.parse()?))?;
+            Ok(Value::from(n))
+        }
+        ("details", [id]) => {
+            let details = backend.get_task_details(id)?;
+            Ok(Value::Array(
+                details
+                    .iter()
+                    .map(|d| {
+                        json!({
+                            "name": d.name,
+                            "status": d.status.as_str(),
+                            "attempts": d.attempts,
+                            "start_time": d.start_time,
+                            "end_time": d.end_time,
+                            "error": d.error,
+                        })
+                    })
+                    .collect(),
+            ))
         }
         _ => Err(usage.into()),
     }

@@ -144,6 +144,91 @@ def df_to_orch(make_df, url, label):
     expect_equal(got["tasks"]["x"], "SUCCESS", f"{label}: dremioorch update on a dremioframe run")
 
 
+def start_long(url, pipeline, lease_ms=200):
+    """A compat_tool process running A -> B -> C with B waiting 10 min; returns
+    (process, run_id) once B has started."""
+    proc = subprocess.Popen([TOOL, url, "long", pipeline, str(lease_ms)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"compat_tool long exited early: {proc.stderr.read().strip()}")
+    return proc, json.loads(line)["run_id"]
+
+
+def crash_recovery(make_df, url, label):
+    """A process killed with SIGKILL mid-run leaves its run RUNNING; recover
+    finishes it once its lease is stale (and never a live process's run),
+    and dremioframe reads the recovered run right. Two processes recovering
+    at once recover each run once."""
+    b = make_df()
+    dead, dead_id = start_long(url, f"crash_{uuid.uuid4().hex[:8]}")
+    live, live_id = start_long(url, f"live_{uuid.uuid4().hex[:8]}")
+    try:
+        dead.kill()  # SIGKILL: nothing of the process runs after it
+        dead.wait(timeout=30)
+        # Before the window: nothing is touched.
+        expect_equal(tool(url, "recover", "30000"), 0, f"{label}: recover within the window")
+        expect_equal(b.get_run(dead_id).status, "RUNNING", f"{label}: killed run before the window")
+        # The killed owner renewed every 200 ms; 2 s without renewal is stale.
+        time.sleep(3.5)
+        expect_equal(tool(url, "recover", "2000"), 1, f"{label}: recover after the window")
+        got = b.get_run(dead_id)
+        expect_equal((got.status, dict(got.tasks)),
+                     ("FAILED", {"A": "SUCCESS", "B": "FAILED", "C": "SKIPPED"}),
+                     f"{label}: dremioframe reads the recovered run")
+        if got.end_time is None or got.end_time < got.start_time:
+            raise AssertionError(f"{label}: recovered run's end_time {got.end_time!r}")
+        details = {d["name"]: d for d in tool(url, "details", dead_id)}
+        expect_equal({n: (d["status"], d["error"]) for n, d in details.items()},
+                     {"A": ("SUCCESS", None), "B": ("FAILED", "owner lost"),
+                      "C": ("SKIPPED", "owner lost")}, f"{label}: recovered task detail")
+        expect_equal(details["A"]["attempts"], 1, f"{label}: A's attempts")
+        # The live process's run, renewed all along, is never recovered.
+        expect_equal(tool(url, "recover", "0"), 0, f"{label}: a live run with stale_after 0")
+        expect_equal(b.get_run(live_id).status, "RUNNING", f"{label}: the live run")
+        if live.poll() is not None:
+            raise AssertionError(f"{label}: the live process ended: {live.stderr.read()}")
+    finally:
+        for p in (dead, live):
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=30)
+    # Two processes recovering at once: the killed live run and runs that
+    # dremioframe left RUNNING long ago (no lease) are each recovered once.
+    pipeline = f"stale_{uuid.uuid4().hex[:8]}"
+    stale = []
+    for i in range(20):
+        r = df.PipelineRun(pipeline_name=pipeline, run_id=str(uuid.uuid4()),
+                           start_time=time.time() - 3600 - i, status="RUNNING",
+                           tasks={"t": "RUNNING", "u": "PENDING"})
+        b.save_run(r)
+        stale.append(r.run_id)
+    time.sleep(5.5)
+    # A lease-less RUNNING run that started just now is within the window.
+    fresh = df.PipelineRun(pipeline_name=pipeline, run_id=str(uuid.uuid4()),
+                           start_time=time.time(), status="RUNNING", tasks={"t": "RUNNING"})
+    b.save_run(fresh)
+    procs = [subprocess.Popen([TOOL, url, "recover", "5000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    counts = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"recover failed: {err.strip()}")
+        counts.append(json.loads(out))
+    expect_equal(sum(counts), 21, f"{label}: runs recovered by two processes at once ({counts})")
+    for run_id in stale + [live_id]:
+        got = b.get_run(run_id)
+        if got.status != "FAILED" or "PENDING" in got.tasks.values() or "RUNNING" in got.tasks.values():
+            raise AssertionError(f"{label}: run {run_id} after recovery: {as_dict(got)}")
+    expect_equal(dict(b.get_run(stale[0]).tasks), {"t": "FAILED", "u": "SKIPPED"},
+                 f"{label}: a dremioframe run recovered")
+    expect_equal(tool(url, "recover", "60000"), 0, f"{label}: a recent lease-less run")
+    expect_equal(b.get_run(fresh.run_id).status, "RUNNING", f"{label}: the recent run")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="dorch_compat_")
     suffix = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -157,10 +242,13 @@ def main():
     check("sqlite: dremioframe -> dremioorch",
           lambda: df_to_orch(lambda: df.SQLiteBackend(db_b), f"sqlite:///{db_b}", "sqlite"))
     check("sqlite: one URL opens one file in both tools", lambda: same_url_same_file(tmp))
+    db_c = os.path.join(tmp, "crash.db")
+    check("sqlite: a killed run recovered, read by dremioframe",
+          lambda: crash_recovery(lambda: df.SQLiteBackend(db_c), f"sqlite:///{db_c}", "sqlite"))
 
     # PostgreSQL.
     import psycopg2
-    pg_a, pg_b = f"compat_a_{suffix}", f"compat_b_{suffix}"
+    pg_a, pg_b, pg_c = f"compat_a_{suffix}", f"compat_b_{suffix}", f"compat_c_{suffix}"
     try:
         check("postgres: dremioorch -> dremioframe",
               lambda: orch_to_df(lambda: df.PostgresBackend(PG_URL, table_name=pg_a),
@@ -168,6 +256,9 @@ def main():
         check("postgres: dremioframe -> dremioorch",
               lambda: df_to_orch(lambda: df.PostgresBackend(PG_URL, table_name=pg_b),
                                  with_table(PG_URL, pg_b), "postgres"))
+        check("postgres: a killed run recovered, read by dremioframe",
+              lambda: crash_recovery(lambda: df.PostgresBackend(PG_URL, table_name=pg_c),
+                                     with_table(PG_URL, pg_c), "postgres"))
         check("postgres: default table dremioframe_runs, both ways",
               lambda: default_table(lambda: df.PostgresBackend(PG_URL), PG_URL, "postgres",
                                     lambda: psycopg2.connect(PG_URL)))
@@ -175,8 +266,9 @@ def main():
         try:
             conn = psycopg2.connect(PG_URL)
             with conn.cursor() as cur:
-                for t in (pg_a, pg_b):
-                    cur.execute(f"DROP TABLE IF EXISTS {t}, {t}_task_state, {t}_task_detail")
+                for t in (pg_a, pg_b, pg_c):
+                    cur.execute(f"DROP TABLE IF EXISTS {t}, {t}_task_state, {t}_task_detail, "
+                                f"{t}_task_output, {t}_run_meta")
             conn.commit()
             conn.close()
         except Exception as e:
@@ -184,7 +276,7 @@ def main():
 
     # MySQL / MariaDB.
     import mysql.connector
-    my_a, my_b = f"compat_a_{suffix}", f"compat_b_{suffix}"
+    my_a, my_b, my_c = f"compat_a_{suffix}", f"compat_b_{suffix}", f"compat_c_{suffix}"
     cfg = mysql_config()
     try:
         check("mysql: dremioorch -> dremioframe",
@@ -193,6 +285,9 @@ def main():
         check("mysql: dremioframe -> dremioorch",
               lambda: df_to_orch(lambda: df.MySQLBackend(dict(cfg), table_name=my_b),
                                  with_table(MYSQL_URL, my_b), "mysql"))
+        check("mysql: a killed run recovered, read by dremioframe",
+              lambda: crash_recovery(lambda: df.MySQLBackend(dict(cfg), table_name=my_c),
+                                     with_table(MYSQL_URL, my_c), "mysql"))
         check("mysql: default table dremioframe_runs, both ways",
               lambda: default_table(lambda: df.MySQLBackend(dict(cfg)), MYSQL_URL, "mysql",
                                     lambda: mysql.connector.connect(**cfg)))
@@ -200,8 +295,9 @@ def main():
         try:
             conn = mysql.connector.connect(**cfg)
             cur = conn.cursor()
-            for t in (my_a, my_b):
-                cur.execute(f"DROP TABLE IF EXISTS `{t}_task_state`, `{t}_task_detail`, `{t}`")
+            for t in (my_a, my_b, my_c):
+                cur.execute(f"DROP TABLE IF EXISTS `{t}_task_state`, `{t}_task_detail`, "
+                            f"`{t}_task_output`, `{t}_run_meta`, `{t}`")
             conn.commit()
             conn.close()
         except Exception as e:
