@@ -405,6 +405,12 @@ fn durable_task_updates_round_trips() {
     let b = PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap();
     check_round_trips(&b);
     check_concurrent_updates(&b);
+    // Outputs go in the same statement, which has no asynchronous commit here.
+    let reopen = || -> BackendRef {
+        Arc::new(PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap())
+    };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    durable::check_outputs(reopen(), &reopen, &count);
 }
 
 #[test]

@@ -749,7 +749,8 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
 
 impl PostgresBackend {
     /// The run table's name (the live per-task table is `<table>_task_state`,
-    /// the task detail table `<table>_task_detail`).
+    /// the task detail table `<table>_task_detail`, the run metadata table
+    /// `<table>_run_meta`, the task output table `<table>_task_output`).
     pub fn table(&self) -> &str {
         &self.pool.connector().table
     }
