@@ -29,7 +29,8 @@ impl Drop for Table {
         if let Ok(mut c) = admin() {
             let _ = c.query_drop(format!(
                 // The live table first: it has a foreign key to the run table.
-                "DROP TABLE IF EXISTS `{0}_task_state`, `{0}_task_detail`, `{0}`",
+                "DROP TABLE IF EXISTS `{0}_task_state`, `{0}_task_detail`, `{0}_run_meta`, \
+                 `{0}_task_output`, `{0}`",
                 self.0
             ));
         }
@@ -226,6 +227,26 @@ fn schema_layout_and_indexes() {
         .chain(detail)
         .collect();
     assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
+    // The durable history's tables.
+    assert_eq!(
+        cols_of(format!("{}_run_meta", t.0)),
+        [
+            "run_id varchar",
+            "lease_renewed_at double",
+            "lease_interval double",
+            "resumed_from varchar"
+        ]
+    );
+    assert_eq!(
+        cols_of(format!("{}_task_output", t.0)),
+        [
+            "run_id varchar",
+            "task_key binary",
+            "task_name longblob",
+            "size bigint",
+            "data longblob"
+        ]
+    );
     let plan: Vec<mysql::Row> = c
         .query(format!(
             "EXPLAIN SELECT * FROM `{}` FORCE INDEX (idx_{}_start_time) \
@@ -595,6 +616,8 @@ fn table_names_up_to_the_identifier_limit() {
         l.clone(),
         format!("{l}_task_state"),
         format!("{l}_task_detail"),
+        format!("{l}_run_meta"),
+        format!("{l}_task_output"),
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),
@@ -824,4 +847,95 @@ fn a_text_start_time_column_is_read_where_it_holds_numbers() {
         b.get_run("txt-2").unwrap().unwrap().end_time,
         Some(1700000101.5)
     );
+}
+
+/// Rows of our table `ours` for run `run_id`, read directly.
+fn count_rows(t: &Table, ours: durable::Ours, run_id: &str) -> u64 {
+    let suffix = match ours {
+        durable::Ours::Live => "task_state",
+        durable::Ours::Detail => "task_detail",
+        durable::Ours::Output => "task_output",
+        durable::Ours::Meta => "run_meta",
+    };
+    let n: Option<u64> = admin()
+        .unwrap()
+        .exec_first(
+            format!("SELECT COUNT(*) FROM `{}_{suffix}` WHERE run_id = ?", t.0),
+            (run_id,),
+        )
+        .unwrap();
+    n.unwrap()
+}
+
+/// Runs `check` with a backend on a table of its own, a way to open
+/// another instance on it, and a row counter.
+fn durable_check(prefix: &str, check: impl FnOnce(BackendRef, durable::Reopen, durable::Count)) {
+    let t = Table::new(prefix);
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    check(reopen(), &reopen, &count);
+}
+
+#[test]
+fn outputs_round_trip() {
+    durable_check("my_out", durable::check_outputs);
+}
+
+/// Outputs on a live table without a foreign key (a run table it cannot
+/// reference): an unknown run still writes nothing.
+#[test]
+fn outputs_round_trip_without_a_foreign_key() {
+    let t = Table::new("my_outnofk");
+    admin()
+        .unwrap()
+        .query_drop(format!(
+            "CREATE TABLE `{0}` (run_id VARCHAR(255) CHARACTER SET latin1 PRIMARY KEY, \
+             pipeline_name VARCHAR(255), start_time DOUBLE, end_time DOUBLE, \
+             status VARCHAR(50), tasks JSON) ENGINE=InnoDB",
+            t.0
+        ))
+        .unwrap();
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    durable::check_outputs(reopen(), &reopen, &count);
+}
+
+#[test]
+fn leases_and_resume_links() {
+    durable_check("my_lease", durable::check_leases_and_links);
+}
+
+#[test]
+fn recover_finishes_stale_runs_only() {
+    let t = Table::new("my_rec");
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    let corrupt = |run_id: &str| {
+        let sql = format!(
+            "UPDATE `{}` SET tasks = '{{\"z\": \"NOT_A_STATUS\"}}' WHERE run_id = ?",
+            t.0
+        );
+        admin().unwrap().exec_drop(sql, (run_id,)).unwrap();
+    };
+    durable::check_recover(reopen(), &reopen, &count, &corrupt);
+}
+
+#[test]
+fn concurrent_recoveries_take_each_run_once() {
+    durable_check("my_crec", durable::check_concurrent_recovery);
+}
+
+#[test]
+fn a_live_run_is_never_recovered() {
+    durable_check("my_live", durable::check_live_run_never_recovered);
+}
+
+#[test]
+fn purge_finished_runs_with_their_rows() {
+    durable_check("my_purge", durable::check_purge);
+}
+
+#[test]
+fn resume_through_another_instance() {
+    durable_check("my_resume", |b, reopen, _| durable::check_resume(b, reopen));
 }

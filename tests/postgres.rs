@@ -24,7 +24,8 @@ impl Drop for Table {
     fn drop(&mut self) {
         if let Ok(mut c) = admin() {
             let _ = c.batch_execute(&format!(
-                "DROP TABLE IF EXISTS \"{0}\", \"{0}_task_state\", \"{0}_task_detail\"",
+                "DROP TABLE IF EXISTS \"{0}\", \"{0}_task_state\", \"{0}_task_detail\", \
+                 \"{0}_run_meta\", \"{0}_task_output\"",
                 self.0
             ));
         }
@@ -171,6 +172,26 @@ fn schema_layout_and_indexes() {
         .chain(detail)
         .collect();
     assert_eq!(cols_of(format!("{}_task_detail", t.0)), detail_want);
+    // The durable history's tables.
+    assert_eq!(
+        cols_of(format!("{}_run_meta", t.0)),
+        [
+            "run_id text",
+            "lease_renewed_at double precision",
+            "lease_interval double precision",
+            "resumed_from text"
+        ]
+    );
+    assert_eq!(
+        cols_of(format!("{}_task_output", t.0)),
+        [
+            "run_id text",
+            "task_key bytea",
+            "task_name text",
+            "size bigint",
+            "data bytea"
+        ]
+    );
     let idx: Vec<String> = c
         .query(
             "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
@@ -384,6 +405,12 @@ fn durable_task_updates_round_trips() {
     let b = PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap();
     check_round_trips(&b);
     check_concurrent_updates(&b);
+    // Outputs go in the same statement, which has no asynchronous commit here.
+    let reopen = || -> BackendRef {
+        Arc::new(PostgresBackend::connect_with(Some(&pg_dsn()), Some(&t.0), &opts).unwrap())
+    };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    durable::check_outputs(reopen(), &reopen, &count);
 }
 
 #[test]
@@ -501,6 +528,8 @@ fn table_names_up_to_the_identifier_limit() {
         l.clone(),
         format!("{l}_task_state"),
         format!("{l}_task_detail"),
+        format!("{l}_run_meta"),
+        format!("{l}_task_output"),
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),
@@ -681,4 +710,80 @@ fn a_text_start_time_column_is_read_where_it_holds_numbers() {
         b.get_run("txt-2").unwrap().unwrap().end_time,
         Some(1700000101.5)
     );
+}
+
+/// Rows of our table `ours` for run `run_id`, read directly.
+fn count_rows(t: &Table, ours: durable::Ours, run_id: &str) -> u64 {
+    let suffix = match ours {
+        durable::Ours::Live => "task_state",
+        durable::Ours::Detail => "task_detail",
+        durable::Ours::Output => "task_output",
+        durable::Ours::Meta => "run_meta",
+    };
+    let n: i64 = admin()
+        .unwrap()
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM \"{}_{suffix}\" WHERE run_id = $1",
+                t.0
+            ),
+            &[&run_id],
+        )
+        .unwrap()
+        .get(0);
+    n as u64
+}
+
+/// Runs `check` with a backend on a table of its own, a way to open
+/// another instance on it, and a row counter.
+fn durable_check(prefix: &str, check: impl FnOnce(BackendRef, durable::Reopen, durable::Count)) {
+    let t = Table::new(prefix);
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    check(reopen(), &reopen, &count);
+}
+
+#[test]
+fn outputs_round_trip() {
+    durable_check("pg_out", durable::check_outputs);
+}
+
+#[test]
+fn leases_and_resume_links() {
+    durable_check("pg_lease", durable::check_leases_and_links);
+}
+
+#[test]
+fn recover_finishes_stale_runs_only() {
+    let t = Table::new("pg_rec");
+    let reopen = || -> BackendRef { Arc::new(open(&t)) };
+    let count = |ours, run_id: &str| count_rows(&t, ours, run_id);
+    let corrupt = |run_id: &str| {
+        let sql = format!(
+            "UPDATE \"{}\" SET tasks = '{{\"z\": \"NOT_A_STATUS\"}}' WHERE run_id = $1",
+            t.0
+        );
+        admin().unwrap().execute(&sql, &[&run_id]).unwrap();
+    };
+    durable::check_recover(reopen(), &reopen, &count, &corrupt);
+}
+
+#[test]
+fn concurrent_recoveries_take_each_run_once() {
+    durable_check("pg_crec", durable::check_concurrent_recovery);
+}
+
+#[test]
+fn a_live_run_is_never_recovered() {
+    durable_check("pg_live", durable::check_live_run_never_recovered);
+}
+
+#[test]
+fn purge_finished_runs_with_their_rows() {
+    durable_check("pg_purge", durable::check_purge);
+}
+
+#[test]
+fn resume_through_another_instance() {
+    durable_check("pg_resume", |b, reopen, _| durable::check_resume(b, reopen));
 }

@@ -52,6 +52,16 @@ pub(crate) fn detail_table_name(table: &str) -> String {
     format!("{table}_task_detail")
 }
 
+/// The name of the run metadata table (leases, resume links) of run table `table`.
+pub(crate) fn run_meta_table_name(table: &str) -> String {
+    format!("{table}_run_meta")
+}
+
+/// The name of the task output table of run table `table`.
+pub(crate) fn output_table_name(table: &str) -> String {
+    format!("{table}_task_output")
+}
+
 /// Whose identifier rules a table name is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Server {
@@ -78,6 +88,8 @@ impl Server {
             (table.to_string(), "run table"),
             (live.clone(), "live table"),
             (detail_table_name(table), "detail table"),
+            (run_meta_table_name(table), "run metadata table"),
+            (output_table_name(table), "task output table"),
         ];
         for suffix in INDEX_SUFFIXES {
             names.push((index_name(table, suffix), "index"));
@@ -232,6 +244,15 @@ mod tests {
             assert!(names.iter().all(|n| n.len() <= server.limit()), "{names:?}");
             let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
             assert_eq!(distinct.len(), names.len(), "{names:?}");
+            // Every table of ours is checked, the durable history's too.
+            for table in [
+                live_table_name(&longest),
+                detail_table_name(&longest),
+                run_meta_table_name(&longest),
+                output_table_name(&longest),
+            ] {
+                assert!(names.contains(&table), "{table} not in {names:?}");
+            }
             let e = check_derived_names(server, &"a".repeat(max + 1)).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config);
             let m = e.message();

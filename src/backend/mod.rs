@@ -2,6 +2,7 @@
 
 pub(crate) mod budget;
 pub mod ident;
+mod lost;
 mod memory;
 mod mysql;
 mod pool;

@@ -4,10 +4,14 @@
 //! that a status update costs the same at any run size, and
 //! `<table>_task_detail` keeps each task's detail (attempts, times, error)
 //! once `save_run` has written the run's statuses into the run table.
+//! `<table>_run_meta` and `<table>_task_output` keep the durable history
+//! (leases, resume links, task outputs; see the `history` module).
 //!
 //! Writes are idempotent (upserts), so they can be retried safely after the
 //! connection drops; `save_run` is one transaction; reads are one statement,
 //! so one consistent InnoDB snapshot.
+
+mod history;
 
 use super::ident::{
     check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
@@ -20,9 +24,10 @@ use super::rows::{
 };
 use super::{last_status_per_task, last_update_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use mysql::prelude::Queryable;
 use mysql::{AccessMode, Conn, Opts, OptsBuilder, Row, TxOpts, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Environment variables read when no URL is given, as in dremioframe: the user.
@@ -58,6 +63,7 @@ struct Sql {
     get: String,
     list_all: String,
     list_pipeline: String,
+    history: history::HistorySql,
 }
 
 struct MyConnector {
@@ -374,6 +380,7 @@ impl MySqlBackend {
             list_pipeline: format!(
                 "{select} WHERE r.pipeline_name = ? ORDER BY r.start_time DESC LIMIT ?"
             ),
+            history: history::HistorySql::new(&table),
         };
         let connect_timeout = opts
             .get_tcp_connect_timeout()
@@ -606,6 +613,7 @@ fn create_schema_steps(
     {
         created.push(detail_name);
     }
+    history::create_tables(conn, table, created)?;
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
@@ -639,12 +647,15 @@ fn create_schema_steps(
 impl MySqlBackend {
     /// Upserts live rows, one per entry of `rows` (task name and status,
     /// then, with `detail`, attempts, start and end time and error), in one
-    /// statement: one atomic, committed write. The run must exist.
+    /// statement: one atomic, committed write. The run must exist. With
+    /// `outputs` (see `history::output_rows`), those are upserted in the
+    /// same transaction.
     fn upsert_live(
         &self,
         run_id: &str,
         detail: bool,
         rows: Vec<Vec<Value>>,
+        outputs: &[[Value; 4]],
         what: &dyn Fn() -> String,
     ) -> Result<()> {
         if rows.is_empty() {
@@ -707,6 +718,17 @@ impl MySqlBackend {
             )
         };
         let found = self.pool.run(what, |conn| {
+            if !outputs.is_empty() {
+                return history::write_live_and_outputs(
+                    conn,
+                    c,
+                    &sql,
+                    params.clone(),
+                    run_id,
+                    outputs,
+                )
+                .map_err(|e| c.classify(e));
+            }
             let r = (|| {
                 // One statement: one atomic, committed write.
                 match conn.exec_drop(&sql, params.clone()) {
@@ -733,7 +755,8 @@ impl MySqlBackend {
     }
 
     /// The run table's name (the live per-task table is `<table>_task_state`,
-    /// the task detail table `<table>_task_detail`).
+    /// the task detail table `<table>_task_detail`, the run metadata table
+    /// `<table>_run_meta`, the task output table `<table>_task_output`).
     pub fn table(&self) -> &str {
         &self.pool.connector().table
     }
@@ -798,13 +821,14 @@ impl Backend for MySqlBackend {
             .iter()
             .map(|(task, status)| vec![(*task).into(), status.as_str().into()])
             .collect();
-        self.upsert_live(run_id, false, rows, &|| {
+        self.upsert_live(run_id, false, rows, &[], &|| {
             format!("mysql: {}", describe_updates(run_id, &changes))
         })
     }
 
     /// One statement, as `update_task_statuses`, with each task's detail
-    /// in its live row.
+    /// in its live row; a task that ended with an output also gets the
+    /// output's row, in the same transaction.
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
         let updates = last_update_per_task(updates);
         let rows: Vec<Vec<Value>> = updates
@@ -820,7 +844,8 @@ impl Backend for MySqlBackend {
                 ]
             })
             .collect();
-        self.upsert_live(run_id, true, rows, &|| {
+        let outputs = history::output_rows(&updates);
+        self.upsert_live(run_id, true, rows, &outputs, &|| {
             let owned: Vec<TaskUpdate<'_>> = updates.iter().map(|u| **u).collect();
             format!("mysql: {}", describe_task_updates(run_id, &owned))
         })
@@ -862,6 +887,30 @@ impl Backend for MySqlBackend {
                 ))
             })?;
         Ok(merge_details(&run, stored))
+    }
+
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        self.write_lease(run_id, at, interval)
+    }
+
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        self.recover_stale(stale_after)
+    }
+
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        self.purge_finished(before, pipeline, dry_run)
+    }
+
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        self.read_outputs(run_id)
+    }
+
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        self.write_resume_link(run_id, original)
+    }
+
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        self.read_resume_link(run_id)
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

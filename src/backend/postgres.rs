@@ -4,6 +4,8 @@
 //! that a status update costs the same at any run size, and
 //! `<table>_task_detail` keeps each task's detail (attempts, times, error)
 //! once `save_run` has written the run's statuses into the run table.
+//! `<table>_run_meta` and `<table>_task_output` keep the durable history
+//! (leases, resume links, task outputs; see the `history` module).
 //!
 //! Every write is one statement (so one atomic, committed transaction) and
 //! idempotent, so it can be retried safely after the connection drops; every
@@ -14,6 +16,8 @@
 //! that every call can be given a client-side deadline: a server that keeps
 //! TCP up but answers nothing (stuck, or behind a proxy whose server died)
 //! fails the call after it instead of blocking the run forever.
+
+mod history;
 
 use super::ident::{
     check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
@@ -26,7 +30,8 @@ use super::rows::{
 };
 use super::{last_status_per_task, last_update_per_task, Backend};
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -63,6 +68,7 @@ struct Sql {
     details: String,
     list_all: String,
     list_pipeline: String,
+    history: history::HistorySql,
 }
 
 struct PgConnector {
@@ -90,6 +96,8 @@ struct PgConn {
     details: Statement,
     list_all: Statement,
     list_pipeline: Statement,
+    /// The durable history's statements, prepared on first use.
+    history: history::Prepared,
 }
 
 fn is_transient_code(code: &str) -> bool {
@@ -253,6 +261,7 @@ impl PgConnector {
             details,
             list_all,
             list_pipeline,
+            history: history::Prepared::default(),
         })
     }
 }
@@ -280,6 +289,39 @@ fn row_to_run(row: &Row) -> StoredRun {
         tasks: text_col(row, 5),
         live: text_col(row, 6),
     }
+}
+
+/// A row of the `details` statement: the run, and the stored detail of its
+/// tasks (the detail table's rows, then the live rows).
+fn decode_details(row: &Row, run_id: &str) -> Result<(PipelineRun, Vec<StoredDetail>)> {
+    let run = row_to_run(row).into_run("postgres")?;
+    let bad = |e: tokio_postgres::Error| {
+        Error::backend(format!(
+            "postgres: the stored task details of run {run_id:?} cannot be read: {e}"
+        ))
+    };
+    let names: Option<Vec<String>> = row.try_get(7).map_err(bad)?;
+    let attempts: Option<Vec<i32>> = row.try_get(8).map_err(bad)?;
+    let starts: Option<Vec<Option<f64>>> = row.try_get(9).map_err(bad)?;
+    let ends: Option<Vec<Option<f64>>> = row.try_get(10).map_err(bad)?;
+    let errors: Option<Vec<Option<String>>> = row.try_get(11).map_err(bad)?;
+    let stored = names
+        .unwrap_or_default()
+        .into_iter()
+        .zip(attempts.unwrap_or_default())
+        .zip(starts.unwrap_or_default())
+        .zip(ends.unwrap_or_default())
+        .zip(errors.unwrap_or_default())
+        .map(
+            |((((name, attempts), start_time), end_time), error)| StoredDetail {
+                name,
+                attempts: i64::from(attempts),
+                start_time,
+                end_time,
+                error,
+            },
+        );
+    Ok((run, stored.collect()))
 }
 
 fn wrong_type(row: &Row, i: usize, want: &str) -> String {
@@ -497,6 +539,7 @@ impl PostgresBackend {
             list_pipeline: format!(
                 "{select} WHERE r.pipeline_name = $1 ORDER BY r.start_time DESC LIMIT $2"
             ),
+            history: history::HistorySql::new(&table, options.durable_task_updates),
         };
         let schema = format!(
             "CREATE TABLE IF NOT EXISTS {t} (
@@ -540,7 +583,9 @@ impl PostgresBackend {
                     CREATE INDEX IF NOT EXISTS {idt} ON {detail} (run_id);
                 END IF;
             END
-            $index$;",
+            $index$;
+            {history}",
+            history = history::schema(&table),
             idt = quote(&index_name(&table, DETAIL_INDEX_SUFFIX)),
             ip = quote(&format!("idx_{table}_pipeline")),
             is = quote(&format!("idx_{table}_start_time")),
@@ -704,7 +749,8 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
 
 impl PostgresBackend {
     /// The run table's name (the live per-task table is `<table>_task_state`,
-    /// the task detail table `<table>_task_detail`).
+    /// the task detail table `<table>_task_detail`, the run metadata table
+    /// `<table>_run_meta`, the task output table `<table>_task_output`).
     pub fn table(&self) -> &str {
         &self.pool.connector().table
     }
@@ -783,11 +829,15 @@ impl Backend for PostgresBackend {
     }
 
     /// One statement, as `update_task_statuses`, with each task's detail
-    /// in its live row.
+    /// in its live row (and, for a task that ended with an output, the
+    /// output's row, in the same statement).
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
         let updates = last_update_per_task(updates);
         if updates.is_empty() {
             return Ok(());
+        }
+        if updates.iter().any(|u| u.output.is_some()) {
+            return self.update_tasks_with_outputs(run_id, &updates);
         }
         let attempts =
             |u: &TaskUpdate<'_>| -> i32 { i32::try_from(u.attempts).unwrap_or(i32::MAX) };
@@ -850,34 +900,32 @@ impl Backend for PostgresBackend {
         )?;
         let row =
             row.ok_or_else(|| Error::not_found(format!("postgres: no run with id {run_id:?}")))?;
-        let run = row_to_run(&row).into_run("postgres")?;
-        let bad = |e: tokio_postgres::Error| {
-            Error::backend(format!(
-                "postgres: the stored task details of run {run_id:?} cannot be read: {e}"
-            ))
-        };
-        let names: Option<Vec<String>> = row.try_get(7).map_err(bad)?;
-        let attempts: Option<Vec<i32>> = row.try_get(8).map_err(bad)?;
-        let starts: Option<Vec<Option<f64>>> = row.try_get(9).map_err(bad)?;
-        let ends: Option<Vec<Option<f64>>> = row.try_get(10).map_err(bad)?;
-        let errors: Option<Vec<Option<String>>> = row.try_get(11).map_err(bad)?;
-        let stored = names
-            .unwrap_or_default()
-            .into_iter()
-            .zip(attempts.unwrap_or_default())
-            .zip(starts.unwrap_or_default())
-            .zip(ends.unwrap_or_default())
-            .zip(errors.unwrap_or_default())
-            .map(
-                |((((name, attempts), start_time), end_time), error)| StoredDetail {
-                    name,
-                    attempts: i64::from(attempts),
-                    start_time,
-                    end_time,
-                    error,
-                },
-            );
+        let (run, stored) = decode_details(&row, run_id)?;
         Ok(merge_details(&run, stored))
+    }
+
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        self.write_lease(run_id, at, interval)
+    }
+
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        self.recover_stale(stale_after)
+    }
+
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        self.purge_finished(before, pipeline, dry_run, &mut |_| {})
+    }
+
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        self.read_outputs(run_id)
+    }
+
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        self.write_resume_link(run_id, original)
+    }
+
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        self.read_resume_link(run_id)
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

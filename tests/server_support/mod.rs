@@ -1021,3 +1021,4 @@ pub fn check_task_details(b: BackendRef, reopen: &dyn Fn() -> BackendRef) {
         vec![p_again.to_detail()]
     );
 }
+pub mod durable;
