@@ -49,11 +49,39 @@ const MAX_PURGE_PAUSE: Duration = Duration::from_millis(50);
 const OWNER_LOST: &str = "owner lost";
 
 /// The finished runs a purge deletes: the same predicate for the dry run's
-/// count and for each batch. A text start_time sorts above every number in
-/// SQLite, but `typeof` says plainly that only numeric ones count.
-const PURGE_WHERE: &str = "status IN ('SUCCESS', 'FAILED') \
-     AND typeof(start_time) IN ('real', 'integer') AND start_time < ?1 \
-     AND (?2 IS NULL OR pipeline_name = ?2)";
+/// count and for each batch; `?1` is the time, `?2` the pipeline. A text
+/// start_time sorts above every number in SQLite, but `typeof` says plainly
+/// that only numeric ones count. With a pipeline, the condition names it
+/// plainly so that the `(pipeline_name, start_time)` index serves it.
+fn purge_where(pipeline: Option<&str>) -> &'static str {
+    match pipeline {
+        None => {
+            "typeof(run_id) = 'text' AND status IN ('SUCCESS', 'FAILED') \
+             AND typeof(start_time) IN ('real', 'integer') AND start_time < ?1"
+        }
+        Some(_) => {
+            "pipeline_name = ?2 AND typeof(run_id) = 'text' \
+             AND status IN ('SUCCESS', 'FAILED') \
+             AND typeof(start_time) IN ('real', 'integer') AND start_time < ?1"
+        }
+    }
+}
+
+/// The parameters of [`purge_where`], then `extra`.
+fn purge_params<'a>(
+    before: &'a f64,
+    pipeline: &'a Option<&str>,
+    extra: Option<&'a i64>,
+) -> Vec<&'a dyn rusqlite::ToSql> {
+    let mut ps: Vec<&dyn rusqlite::ToSql> = vec![before];
+    if let Some(p) = pipeline {
+        ps.push(p);
+    }
+    if let Some(e) = extra {
+        ps.push(e);
+    }
+    ps
+}
 
 /// Our per-run tables, emptied of a purged run's rows before its `runs` row.
 const SIDE_TABLES: [&str; 4] = [
@@ -316,8 +344,13 @@ impl SqliteBackend {
         if dry_run {
             let conn = self.lock();
             let n: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM runs WHERE {PURGE_WHERE}"))
-                .and_then(|mut st| st.query_row(params![before, pipeline], |r| r.get(0)))
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM runs WHERE {}",
+                    purge_where(pipeline)
+                ))
+                .and_then(|mut st| {
+                    st.query_row(&*purge_params(&before, &pipeline, None), |r| r.get(0))
+                })
                 .map_err(sql_err("purge"))?;
             return Ok(n.max(0) as u64);
         }
@@ -364,10 +397,13 @@ impl SqliteBackend {
             .map_err(&err)?;
         let ids: Vec<String> = tx
             .prepare_cached(&format!(
-                "SELECT run_id FROM runs WHERE {PURGE_WHERE} AND run_id IS NOT NULL LIMIT ?3"
+                "SELECT run_id FROM runs WHERE {} LIMIT ?{}",
+                purge_where(pipeline),
+                if pipeline.is_some() { 3 } else { 2 }
             ))
             .and_then(|mut st| {
-                st.query_map(params![before, pipeline, PURGE_BATCH as i64], |r| {
+                let limit = PURGE_BATCH as i64;
+                st.query_map(&*purge_params(&before, &pipeline, Some(&limit)), |r| {
                     Ok(text(r.get_ref(0)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
