@@ -10,6 +10,7 @@ mod postgres;
 mod rows;
 pub(crate) mod serial;
 mod sqlite;
+mod sqlite_history;
 mod url;
 
 pub use memory::MemoryBackend;

@@ -2,15 +2,18 @@
 //! own: `dorch_task_state` holds live per-task state (status and detail) so
 //! that a status update costs the same at any run size, and
 //! `dorch_task_detail` keeps each task's detail (attempts, times, error)
-//! once `save_run` has written the run's statuses into `runs` (see
+//! once `save_run` has written the run's statuses into `runs`. Durable
+//! history (leases, outputs, recovery, purge) is in `sqlite_history` (see
 //! docs/storage.md).
 
 use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
+use super::sqlite_history::HISTORY_SCHEMA;
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::model::{PipelineRun, RunListing, TaskDetail, TaskStatus, TaskUpdate};
+use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -64,7 +67,8 @@ const DETAIL_COLUMNS: [(&str, &str); 4] = [
 
 /// One statement reads a run and its live task rows (as a JSON object), so
 /// every read is one consistent snapshot.
-const SELECT_RUN: &str = "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, \
+pub(super) const SELECT_RUN: &str =
+    "SELECT r.run_id, r.pipeline_name, r.start_time, r.end_time, r.status, \
      r.tasks, (SELECT json_group_object(l.task_name, l.status) FROM dorch_task_state l \
      WHERE l.run_id = r.run_id) FROM runs r";
 
@@ -79,7 +83,7 @@ pub struct SqliteBackend {
     path: PathBuf,
 }
 
-fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+pub(super) fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::backend(format!("sqlite: {what}: {e}"))
 }
 
@@ -110,6 +114,7 @@ impl SqliteBackend {
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
                 .and_then(|_| conn.execute_batch("PRAGMA synchronous=NORMAL;"))
                 .and_then(|_| conn.execute_batch(SCHEMA))
+                .and_then(|_| conn.execute_batch(HISTORY_SCHEMA))
                 .and_then(|_| add_detail_columns(&conn));
             match r {
                 Ok(()) => break,
@@ -137,7 +142,7 @@ impl SqliteBackend {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // rusqlite leaves the connection usable after a panic in a caller;
         // an open transaction is rolled back when its guard drops.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -186,7 +191,7 @@ fn add_detail_columns(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Reads a row column by column, whatever each value's type: SQLite lets
 /// any column of a row written by another tool hold any type.
-fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
+pub(super) fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
     Ok(StoredRun {
         run_id: text_col(row.get_ref(0)?),
         pipeline_name: text_col(row.get_ref(1)?),
@@ -245,7 +250,7 @@ fn upsert_live(
 }
 
 /// Upserts one live task row with its detail (see [`upsert_live`]).
-fn upsert_live_detail(
+pub(super) fn upsert_live_detail(
     conn: &Connection,
     run_id: &str,
     u: &TaskUpdate<'_>,
@@ -273,7 +278,7 @@ fn upsert_live_detail(
 /// atomic autocommit transaction): what a run writes on most task changes,
 /// a finished task's final status and the next task's RUNNING. 0 rows
 /// changed means there is no such run.
-fn upsert_live_detail_pair(
+pub(super) fn upsert_live_detail_pair(
     conn: &Connection,
     run_id: &str,
     a: &TaskUpdate<'_>,
@@ -307,6 +312,25 @@ fn upsert_live_detail_pair(
     ])
 }
 
+/// After the run's record was written with every task status: the live
+/// rows' detail moves to the detail table and the live rows go (what
+/// `save_run` and recovery do, in their transaction).
+pub(super) fn settle_live(conn: &Connection, run_id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO dorch_task_detail
+           (run_id, task_name, attempts, start_time, end_time, error)
+         SELECT run_id, task_name, attempts, start_time, end_time, error
+         FROM dorch_task_state WHERE run_id = ?1 AND attempts IS NOT NULL
+         ON CONFLICT (run_id, task_name) DO UPDATE SET attempts = excluded.attempts,
+           start_time = excluded.start_time, end_time = excluded.end_time,
+           error = excluded.error",
+    )?
+    .execute([run_id])?;
+    conn.prepare_cached("DELETE FROM dorch_task_state WHERE run_id = ?1")?
+        .execute([run_id])?;
+    Ok(())
+}
+
 /// The stored detail of a run's tasks: the detail table's rows, then the
 /// live rows that have detail (which win, being newer).
 const SELECT_DETAILS: &str = "SELECT task_name, attempts, start_time, end_time, error, 0 AS src \
@@ -324,7 +348,7 @@ fn row_to_detail(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredDetail> {
     })
 }
 
-fn no_run(run_id: &str) -> Error {
+pub(super) fn no_run(run_id: &str) -> Error {
     Error::not_found(format!("sqlite: no run with id {run_id:?}"))
 }
 
@@ -355,22 +379,7 @@ impl Backend for SqliteBackend {
             ])
         })
         .map_err(&err)?;
-        // The record just written is the whole truth about this run's task
-        // statuses; the live rows' detail moves to the detail table.
-        tx.prepare_cached(
-            "INSERT INTO dorch_task_detail
-               (run_id, task_name, attempts, start_time, end_time, error)
-             SELECT run_id, task_name, attempts, start_time, end_time, error
-             FROM dorch_task_state WHERE run_id = ?1 AND attempts IS NOT NULL
-             ON CONFLICT (run_id, task_name) DO UPDATE SET attempts = excluded.attempts,
-               start_time = excluded.start_time, end_time = excluded.end_time,
-               error = excluded.error",
-        )
-        .and_then(|mut st| st.execute([&run.run_id]))
-        .map_err(&err)?;
-        tx.prepare_cached("DELETE FROM dorch_task_state WHERE run_id = ?1")
-            .and_then(|mut st| st.execute([&run.run_id]))
-            .map_err(&err)?;
+        settle_live(&tx, &run.run_id).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -409,8 +418,11 @@ impl Backend for SqliteBackend {
     }
 
     /// One committed transaction, as `update_task_statuses`, with each
-    /// task's detail in its live row.
+    /// task's detail in its live row and the outputs the updates carry.
     fn update_tasks(&self, run_id: &str, updates: &[TaskUpdate<'_>]) -> Result<()> {
+        if updates.iter().any(|u| u.output.is_some()) {
+            return self.update_tasks_with_outputs(run_id, updates);
+        }
         let mut conn = self.lock();
         let err = sql_err("update_tasks");
         // One statement, so one atomic autocommit transaction (a write
@@ -458,6 +470,36 @@ impl Backend for SqliteBackend {
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {
         Ok(self.list_runs_report(pipeline_name, limit)?.runs)
+    }
+
+    fn renew_lease(&self, run_id: &str, at: f64, interval: Duration) -> Result<()> {
+        self.renew_lease_impl(run_id, at, interval)
+    }
+
+    /// Each run is recovered in a short transaction of its own, under the
+    /// write lock: of several processes recovering at once, one does it.
+    fn recover(&self, stale_after: Duration) -> Result<u64> {
+        self.recover_impl(stale_after)
+    }
+
+    /// Deletes in batches of a few hundred runs, each its own short
+    /// transaction, pausing between them so other writers of the file get
+    /// the write lock; a purge interrupted by an error keeps the batches
+    /// already committed.
+    fn purge(&self, before: f64, pipeline: Option<&str>, dry_run: bool) -> Result<u64> {
+        self.purge_impl(before, pipeline, dry_run)
+    }
+
+    fn get_outputs(&self, run_id: &str) -> Result<BTreeMap<String, StoredOutput>> {
+        self.get_outputs_impl(run_id)
+    }
+
+    fn link_resume(&self, run_id: &str, original: &str) -> Result<()> {
+        self.link_resume_impl(run_id, original)
+    }
+
+    fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
+        self.resumed_from_impl(run_id)
     }
 
     /// SQLite orders values of different types by type: a `start_time`
