@@ -43,7 +43,7 @@ pub(crate) fn purge(b: &dyn Backend, args: &PurgeArgs) -> Result<String, Fail> {
     if args.dry_run {
         let n = b.purge(before, pipeline, true).map_err(fail)?;
         return Ok(format!(
-            "Would delete {n} {} {what} (dry run: nothing deleted).\n",
+            "Would delete {n} {} {what}; dry run, nothing deleted.\n",
             runs_word(n)
         ));
     }

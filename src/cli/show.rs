@@ -225,7 +225,7 @@ mod tests {
             ]
         );
         assert!(
-            text.contains("a          8 B      \"42\\n\\u{1b}[31m\""),
+            text.contains("a          8 B      42\\n\\u{1b}[31m\n"),
             "{text}"
         );
         assert!(

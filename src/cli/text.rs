@@ -59,11 +59,12 @@ pub(crate) fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-/// A stored output as one line of at most about `max` characters: quoted
-/// text when it is UTF-8, else the first bytes in hex.
+/// A stored output as one line of at most about `max` characters: the text
+/// (escaped) when it is UTF-8, else the first bytes in hex.
 pub(crate) fn output_preview(data: &[u8], max: usize) -> String {
     match std::str::from_utf8(data) {
-        Ok(s) => format!("\"{}\"", cell(s, max.saturating_sub(2))),
+        Ok("") => "(empty)".into(),
+        Ok(s) => cell(s, max),
         Err(_) => {
             let shown = (max / 3).max(1);
             let hex: Vec<String> = data
@@ -103,12 +104,10 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(2 * 1024 * 1024), "2.0 MiB");
-        assert_eq!(output_preview(b"hi\n", 20), "\"hi\\n\"");
+        assert_eq!(output_preview(b"hi\n", 20), "hi\\n");
+        assert_eq!(output_preview(b"", 20), "(empty)");
         assert_eq!(output_preview(&[0xff, 0x00, 0x01], 30), "binary: ff 00 01");
         assert_eq!(output_preview(&[0xff; 40], 9), "binary: ff ff ff …");
-        assert_eq!(
-            output_preview("x".repeat(50).as_bytes(), 10),
-            "\"xxxxxxx…\""
-        );
+        assert_eq!(output_preview("x".repeat(50).as_bytes(), 10), "xxxxxxxxx…");
     }
 }
