@@ -24,6 +24,8 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 pub mod ffi;
 mod model;

@@ -20,7 +20,7 @@ pub use mysql::{
 pub use pool::ServerOptions;
 pub use postgres::{PostgresBackend, PG_DSN_ENV};
 pub use sqlite::{SqliteBackend, DEFAULT_SQLITE_PATH};
-pub use url::open;
+pub use url::{open, sqlite_path};
 
 use crate::error::Error;
 use crate::error::Result;

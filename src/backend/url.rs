@@ -104,6 +104,16 @@ pub fn open(url: &str) -> Result<BackendRef> {
     })
 }
 
+/// The SQLite file a backend URL names, as [`open`] reads the URL; `None`
+/// for another backend or a malformed URL. A tool that only reads history
+/// uses it to refuse a file that does not exist, since opening one creates it.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    match parse(url) {
+        Ok(Target::Sqlite(path)) => Some(path),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +164,9 @@ mod tests {
         assert_eq!(parse("postgres://h/db").unwrap(), Target::Postgres);
         assert_eq!(parse("postgresql://h/db").unwrap(), Target::Postgres);
         assert_eq!(parse("mysql://h/db").unwrap(), Target::MySql);
+        assert_eq!(sqlite_path("sqlite:////tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("runs.db"), Some("runs.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+        assert_eq!(sqlite_path("ftp://x"), None);
     }
 }
