@@ -2,10 +2,6 @@
 //! purge`) and the parts of `runs show` that need more than task detail
 //! (stored outputs, the run a run resumes), on SQLite histories made with
 //! the library.
-//!
-//! Ignored until the SQLite backend implements recover, purge, stored
-//! outputs and resume links; run them with `cargo test --test cli_history
-//! -- --include-ignored`.
 
 mod cli_support;
 
@@ -45,7 +41,6 @@ fn stored(b: &dyn Backend, id: &str, pipeline: &str, start: f64, status: RunStat
 }
 
 #[test]
-#[ignore = "needs SQLite recover/purge"]
 fn recover_finishes_only_runs_whose_owner_is_gone() {
     let place = Place::sqlite("recover");
     let b = place.open();
@@ -109,7 +104,6 @@ fn listed(place: &Place) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs SQLite recover/purge"]
 fn purge_counts_then_deletes_old_finished_runs() {
     let place = Place::sqlite("purge");
     let h = aged_history(&place);
@@ -214,7 +208,6 @@ fn purge_counts_then_deletes_old_finished_runs() {
 /// `runs purge` on a terminal (a pseudo-terminal from util-linux `script`)
 /// asks, and deletes only on `y`.
 #[test]
-#[ignore = "needs SQLite recover/purge"]
 fn purge_asks_on_a_terminal() {
     let place = Place::sqlite("confirm");
     aged_history(&place);
@@ -256,7 +249,6 @@ fn purge_asks_on_a_terminal() {
 }
 
 #[test]
-#[ignore = "needs SQLite outputs and resume links"]
 fn show_prints_stored_outputs_escaped_and_the_run_resumed() {
     let place = Place::sqlite("outputs");
     let b = place.open();
