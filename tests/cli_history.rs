@@ -1,7 +1,7 @@
 //! The `dremioorch` commands that change a history (`runs recover`, `runs
 //! purge`) and the parts of `runs show` that need more than task detail
-//! (stored outputs, the run a run resumes), on SQLite histories made with
-//! the library.
+//! (stored outputs, the run a run resumes), on SQLite, PostgreSQL and
+//! MariaDB histories made with the library.
 
 mod cli_support;
 
@@ -40,9 +40,32 @@ fn stored(b: &dyn Backend, id: &str, pipeline: &str, start: f64, status: RunStat
     .unwrap();
 }
 
-#[test]
-fn recover_finishes_only_runs_whose_owner_is_gone() {
-    let place = Place::sqlite("recover");
+/// Runs each check on a SQLite file, a PostgreSQL table and a MariaDB table.
+macro_rules! on_every_backend {
+    ($check:ident) => {
+        mod $check {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                super::$check(&Place::sqlite(stringify!($check)));
+            }
+            #[test]
+            fn postgres() {
+                super::$check(&Place::postgres("clih_pg"));
+            }
+            #[test]
+            fn mariadb() {
+                super::$check(&Place::mysql("clih_my"));
+            }
+        }
+    };
+}
+
+on_every_backend!(recover_finishes_only_runs_whose_owner_is_gone);
+on_every_backend!(purge_counts_then_deletes_old_finished_runs);
+on_every_backend!(show_prints_stored_outputs_escaped_and_the_run_resumed);
+
+fn recover_finishes_only_runs_whose_owner_is_gone(place: &Place) {
     let b = place.open();
     let now = now_seconds();
     stored(&*b, "lost", "etl", now - 3600.0, RunStatus::Running);
@@ -103,11 +126,9 @@ fn listed(place: &Place) -> Vec<String> {
     )
 }
 
-#[test]
-fn purge_counts_then_deletes_old_finished_runs() {
-    let place = Place::sqlite("purge");
-    let h = aged_history(&place);
-    let all = listed(&place);
+fn purge_counts_then_deletes_old_finished_runs(place: &Place) {
+    let h = aged_history(place);
+    let all = listed(place);
     assert_eq!(all.len(), 7);
 
     let r = dorch(
@@ -145,7 +166,7 @@ fn purge_counts_then_deletes_old_finished_runs() {
         "{}",
         r.stdout
     );
-    assert_eq!(listed(&place), all, "a dry run deletes nothing");
+    assert_eq!(listed(place), all, "a dry run deletes nothing");
 
     let r = dorch(
         place.url(),
@@ -166,7 +187,7 @@ fn purge_counts_then_deletes_old_finished_runs() {
         "{}",
         r.stdout
     );
-    let after = listed(&place);
+    let after = listed(place);
     assert_eq!(after.len(), 5);
     assert!(
         !after.iter().any(|id| id.starts_with("old-etl")),
@@ -179,7 +200,7 @@ fn purge_counts_then_deletes_old_finished_runs() {
         "{}",
         r.stdout
     );
-    let after = listed(&place);
+    let after = listed(place);
     assert!(
         after.contains(&"old-running".to_string()),
         "a RUNNING run is never purged"
@@ -248,9 +269,7 @@ fn purge_asks_on_a_terminal() {
     assert_eq!(listed(&place).len(), 4);
 }
 
-#[test]
-fn show_prints_stored_outputs_escaped_and_the_run_resumed() {
-    let place = Place::sqlite("outputs");
+fn show_prints_stored_outputs_escaped_and_the_run_resumed(place: &Place) {
     let b = place.open();
     let first = etl(b.clone()).run().unwrap();
     let again = etl(b)
