@@ -16,7 +16,16 @@ impl Dag {
 
     /// Adds `up -> down`; adding the same edge twice is a no-op.
     pub(crate) fn add_edge(&mut self, up: usize, down: usize) {
-        if !self.downstream[up].contains(&down) {
+        // The duplicate check scans the shorter of the two lists: a fan-out's
+        // root and a fan-in's sink have long lists, their neighbours short
+        // ones, so building either shape stays linear.
+        let (ups, downs) = (&self.upstream[down], &self.downstream[up]);
+        let present = if downs.len() <= ups.len() {
+            downs.contains(&down)
+        } else {
+            ups.contains(&up)
+        };
+        if !present {
             self.downstream[up].push(down);
             self.upstream[down].push(up);
         }
@@ -95,6 +104,20 @@ mod tests {
         parts.pop();
         parts.sort();
         assert_eq!(parts, ["a", "b", "c"], "{msg}");
+    }
+
+    #[test]
+    fn duplicate_edges_are_ignored_whichever_list_is_shorter() {
+        // Fan-out: the root's downstream list is the long one.
+        let mut d = dag(4, &[(0, 1), (0, 2), (0, 3), (0, 2)]);
+        assert_eq!(d.downstream[0], [1, 2, 3]);
+        assert_eq!(d.upstream[2], [0]);
+        // Fan-in: the sink's upstream list is the long one.
+        d.add_edge(1, 3);
+        d.add_edge(2, 3);
+        d.add_edge(1, 3);
+        assert_eq!(d.upstream[3], [0, 1, 2]);
+        assert_eq!(d.downstream[1], [3]);
     }
 
     #[test]
