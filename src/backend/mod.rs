@@ -12,6 +12,7 @@ mod rows;
 pub(crate) mod serial;
 mod sqlite;
 mod sqlite_history;
+pub(crate) mod sqlite_schedules;
 mod url;
 
 pub use claims::ScheduleRecord;
