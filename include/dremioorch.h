@@ -156,6 +156,24 @@ typedef enum DorchTriggerRule {
 } DorchTriggerRule;
 
 /**
+ * What a fire does while the schedule's previous run still runs.
+ */
+typedef enum DorchOverlap {
+    /**
+     * The fire is skipped (the default; APScheduler's `max_instances=1`).
+     */
+    DORCH_OVERLAP_SKIP = 0,
+    /**
+     * The fire waits for the current run to end; at most one waits.
+     */
+    DORCH_OVERLAP_BUFFER_ONE = 1,
+    /**
+     * The fire runs at once, beside the current run.
+     */
+    DORCH_OVERLAP_ALLOW = 2,
+} DorchOverlap;
+
+/**
  * A backend where runs are kept (opaque, reference-counted). Each
  * `DorchBackend*` handed out is one reference, released by
  * `dorch_backend_free`; a pipeline keeps a reference of its own, so the
@@ -208,6 +226,12 @@ typedef struct DorchRunResult DorchRunResult;
  * Owned by the library and valid only during that vtable call.
  */
 typedef struct DorchRunSink DorchRunSink;
+
+/**
+ * A scheduler (opaque): runs pipelines on schedules, from a thread of its
+ * own. Free it with `dorch_scheduler_free`.
+ */
+typedef struct DorchScheduler DorchScheduler;
 
 /**
  * Handed to a task callback for one attempt (opaque). Valid only during
@@ -586,6 +610,46 @@ typedef struct DorchListener {
      */
     void (*on_task)(void *user_data, const char *run_id, const struct DorchTaskDetail *task);
 } DorchListener;
+
+/**
+ * When a schedule fires (`dorch_scheduler_add`; borrowed for the call).
+ * Exactly one of `cron` and `interval_ms` is set. A smaller `struct_size`
+ * (an older host) is accepted: missing trailing fields take their defaults.
+ */
+typedef struct DorchSchedule {
+    /**
+     * `sizeof(DorchSchedule)`.
+     */
+    uint32_t struct_size;
+    /**
+     * A cron expression: 5 fields (minute hour day-of-month month
+     * day-of-week), or 6 with seconds first. NULL when `interval_ms` is set.
+     */
+    const char *cron;
+    /**
+     * Fire every `interval_ms` milliseconds, at the multiples of
+     * `interval_ms` since 1970-01-01 UTC (so every process computes the same
+     * times); 0 when `cron` is set.
+     */
+    uint64_t interval_ms;
+    /**
+     * IANA time zone the cron fields are read in (e.g. "Europe/Berlin");
+     * NULL: UTC. Daylight saving: a time that does not exist on the
+     * spring-forward day fires once, at the next existing time; a time that
+     * happens twice on the fall-back day fires once.
+     */
+    const char *timezone;
+    /**
+     * Overlap policy (default `DORCH_OVERLAP_SKIP`).
+     */
+    enum DorchOverlap overlap;
+    /**
+     * After downtime (fire times that passed while no scheduler sharing the
+     * claims backend ran the schedule), run at most this many of the newest
+     * missed fires; 0: none.
+     */
+    uint32_t max_catchup;
+} DorchSchedule;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1123,6 +1187,66 @@ enum DorchCode dorch_run_list_unreadable_get(const struct DorchRunList *l,
  * Frees a run list and everything borrowed from it. NULL is accepted.
  */
 void dorch_run_list_free(struct DorchRunList *l);
+
+/**
+ * A new, stopped scheduler. `claims_or_null`: a backend shared with other
+ * schedulers (in this process or others), of which the scheduler takes a
+ * reference of its own (the caller still frees its own): each fire time of
+ * a schedule name is run once by all of them (the first to record its
+ * claim runs it), and the schedules are recorded there (`dremioorch
+ * schedules list`). NULL: this process only. Free `*out` with
+ * `dorch_scheduler_free`.
+ */
+enum DorchCode dorch_scheduler_new(struct DorchBackend *claims_or_null,
+                                   struct DorchScheduler **out);
+
+/**
+ * Adds schedule `name` (borrowed; unique in this scheduler, else
+ * `DORCH_ERR_DUPLICATE`) running pipeline `p` when `spec` (borrowed) says.
+ * The scheduler keeps its own reference to `p`: the host may free `p`
+ * afterwards. Each fire is a normal run of `p` (history, listener). A
+ * malformed cron expression or an unknown time zone is
+ * `DORCH_ERR_INVALID_ARGUMENT` naming the problem. Allowed before and after
+ * `dorch_scheduler_start`.
+ */
+enum DorchCode dorch_scheduler_add(struct DorchScheduler *s,
+                                   const char *name,
+                                   struct DorchPipeline *p,
+                                   const struct DorchSchedule *spec);
+
+/**
+ * Starts firing, from a thread of the scheduler's own (it sleeps until the
+ * next fire time). Times that passed before the start do not fire, except
+ * up to `max_catchup` missed ones of a schedule whose last fire is recorded
+ * in the claims backend. Starting a started scheduler is
+ * `DORCH_ERR_INVALID_ARGUMENT`.
+ */
+enum DorchCode dorch_scheduler_start(struct DorchScheduler *s);
+
+/**
+ * The next fire time of schedule `name` (borrowed), in seconds since the
+ * Unix epoch, into `*epoch_out`. `DORCH_ERR_NOT_FOUND` for an unknown name,
+ * or when its cron expression never matches again.
+ */
+enum DorchCode dorch_scheduler_next_fire(struct DorchScheduler *s,
+                                         const char *name,
+                                         double *epoch_out);
+
+/**
+ * Stops firing and returns when every run the scheduler started has ended:
+ * with `cancel_running` they are cancelled first (they end FAILED,
+ * "cancelled: scheduler stopped"), otherwise they run to their end. A
+ * stopped scheduler may be started again. Do not call it from a task of
+ * one of the scheduler's own runs (it would wait for itself).
+ */
+enum DorchCode dorch_scheduler_stop(struct DorchScheduler *s, bool cancel_running);
+
+/**
+ * Stops the scheduler (waiting for its runs, as `dorch_scheduler_stop(s,
+ * false)`), then frees it with its pipeline and backend references. NULL
+ * is accepted.
+ */
+void dorch_scheduler_free(struct DorchScheduler *s);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -30,9 +30,11 @@ mod error;
 pub mod ffi;
 mod model;
 mod pipeline;
+pub mod schedule;
 
 pub use backend::{
-    Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, SqliteBackend,
+    Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, ScheduleRecord,
+    SqliteBackend,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use model::{

@@ -274,3 +274,28 @@ DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uin
 DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original) {
 	return dorch_resume_sink_set(sink, original);
 }
+
+DorchCode dg_scheduler_new(DorchBackend *claims, DorchScheduler **out, char **err) {
+	DG_RET(err, dorch_scheduler_new(claims, out));
+}
+DorchCode dg_scheduler_add(DorchScheduler *s, const char *name, DorchPipeline *p, const char *cron,
+		uint64_t interval_ms, const char *tz, int overlap, uint32_t max_catchup, char **err) {
+	DorchSchedule spec;
+	memset(&spec, 0, sizeof spec);
+	spec.struct_size = sizeof spec;
+	spec.cron = cron;
+	spec.interval_ms = interval_ms;
+	spec.timezone = tz;
+	*(uint32_t *)&spec.overlap = (uint32_t)overlap;
+	spec.max_catchup = max_catchup;
+	DG_RET(err, dorch_scheduler_add(s, name, p, &spec));
+}
+DorchCode dg_scheduler_start(DorchScheduler *s, char **err) {
+	DG_RET(err, dorch_scheduler_start(s));
+}
+DorchCode dg_scheduler_next_fire(DorchScheduler *s, const char *name, double *out, char **err) {
+	DG_RET(err, dorch_scheduler_next_fire(s, name, out));
+}
+DorchCode dg_scheduler_stop(DorchScheduler *s, int cancel_running, char **err) {
+	DG_RET(err, dorch_scheduler_stop(s, cancel_running != 0));
+}

@@ -80,4 +80,12 @@ DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uin
 		size_t len, int stored);
 DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original);
 
+/* Scheduler (scheduler.go). */
+DorchCode dg_scheduler_new(DorchBackend *claims, DorchScheduler **out, char **err);
+DorchCode dg_scheduler_add(DorchScheduler *s, const char *name, DorchPipeline *p, const char *cron,
+		uint64_t interval_ms, const char *tz, int overlap, uint32_t max_catchup, char **err);
+DorchCode dg_scheduler_start(DorchScheduler *s, char **err);
+DorchCode dg_scheduler_next_fire(DorchScheduler *s, const char *name, double *out, char **err);
+DorchCode dg_scheduler_stop(DorchScheduler *s, int cancel_running, char **err);
+
 #endif

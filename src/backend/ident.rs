@@ -52,6 +52,16 @@ pub(crate) fn detail_table_name(table: &str) -> String {
     format!("{table}_task_detail")
 }
 
+/// The name of the schedule table of run table `table`.
+pub(crate) fn schedules_table_name(table: &str) -> String {
+    format!("{table}_schedules")
+}
+
+/// The name of the schedule claim table of run table `table`.
+pub(crate) fn claims_table_name(table: &str) -> String {
+    format!("{table}_sched_claims")
+}
+
 /// The name of the run metadata table (leases, resume links) of run table `table`.
 pub(crate) fn run_meta_table_name(table: &str) -> String {
     format!("{table}_run_meta")
@@ -90,6 +100,8 @@ impl Server {
             (detail_table_name(table), "detail table"),
             (run_meta_table_name(table), "run metadata table"),
             (output_table_name(table), "task output table"),
+            (schedules_table_name(table), "schedule table"),
+            (claims_table_name(table), "schedule claim table"),
         ];
         for suffix in INDEX_SUFFIXES {
             names.push((index_name(table, suffix), "index"));

@@ -1,12 +1,12 @@
 //! The default backend: runs kept in this process only.
 
-use super::Backend;
+use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
 use crate::model::{
     now_seconds, OutputRef, PipelineRun, RunStatus, StoredOutput, TaskDetail, TaskStatus,
     TaskUpdate,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +24,10 @@ struct State {
     runs: HashMap<String, Stored>,
     /// Run ids in the order they were first saved (oldest first).
     order: VecDeque<String>,
+    /// Schedules recorded by schedulers, by name.
+    schedules: BTreeMap<String, ScheduleRecord>,
+    /// Claimed fire times: (schedule, fire time in ms).
+    claims: HashSet<(String, i64)>,
 }
 
 impl Default for MemoryBackend {
@@ -105,6 +109,27 @@ fn unknown(run_id: &str) -> Error {
 }
 
 impl Backend for MemoryBackend {
+    fn claim_fire(&self, schedule: &str, fire_ms: i64, _owner: &str) -> Result<bool> {
+        Ok(self.lock().claims.insert((schedule.to_string(), fire_ms)))
+    }
+
+    fn save_schedule(&self, record: &ScheduleRecord) -> Result<()> {
+        let mut state = self.lock();
+        let mut record = record.clone();
+        if let Some(old) = state.schedules.get(&record.name) {
+            record.last_fire = match (old.last_fire, record.last_fire) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        state.schedules.insert(record.name.clone(), record);
+        Ok(())
+    }
+
+    fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        Ok(self.lock().schedules.values().cloned().collect())
+    }
+
     fn save_run(&self, run: &PipelineRun) -> Result<()> {
         let mut state = self.lock();
         let state = &mut *state;
@@ -222,7 +247,7 @@ impl Backend for MemoryBackend {
             for id in &doomed {
                 state.runs.remove(id);
             }
-            let State { runs, order } = &mut *state;
+            let State { runs, order, .. } = &mut *state;
             order.retain(|id| runs.contains_key(id));
         }
         Ok(doomed.len() as u64)

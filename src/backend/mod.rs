@@ -1,6 +1,7 @@
 //! Where runs are kept: the [`Backend`] trait and its built-in implementations.
 
 pub(crate) mod budget;
+mod claims;
 pub mod ident;
 mod lost;
 mod memory;
@@ -11,8 +12,10 @@ mod rows;
 pub(crate) mod serial;
 mod sqlite;
 mod sqlite_history;
+pub(crate) mod sqlite_schedules;
 mod url;
 
+pub use claims::ScheduleRecord;
 pub use memory::MemoryBackend;
 pub use mysql::{
     MySqlBackend, MYSQL_ENV_DB, MYSQL_ENV_HOST, MYSQL_ENV_PASSWORD, MYSQL_ENV_PORT, MYSQL_ENV_USER,
@@ -160,6 +163,27 @@ pub trait Backend: Send + Sync {
             runs: self.list_runs(pipeline_name, limit)?,
             unreadable: Vec::new(),
         })
+    }
+
+    /// Claims fire time `fire_ms` (milliseconds since the Unix epoch) of
+    /// schedule `schedule` for scheduler `owner`: `true` for the first
+    /// caller of all processes sharing the backend (a unique row per name
+    /// and fire time), `false` for every later one. Default: `Unsupported`.
+    fn claim_fire(&self, schedule: &str, fire_ms: i64, owner: &str) -> Result<bool> {
+        let _ = (schedule, fire_ms, owner);
+        Err(Error::unsupported("this backend keeps no schedule claims"))
+    }
+
+    /// Inserts or replaces the record of schedule `record.name`; its
+    /// `last_fire` never moves back. Default: `Unsupported`.
+    fn save_schedule(&self, record: &ScheduleRecord) -> Result<()> {
+        let _ = record;
+        Err(Error::unsupported("this backend keeps no schedules"))
+    }
+
+    /// Every recorded schedule, by name. Default: `Unsupported`.
+    fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        Err(Error::unsupported("this backend keeps no schedules"))
     }
 }
 

@@ -12,6 +12,7 @@
 //! so one consistent InnoDB snapshot.
 
 mod history;
+mod schedules;
 
 use super::ident::{
     check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
@@ -614,6 +615,7 @@ fn create_schema_steps(
         created.push(detail_name);
     }
     history::create_tables(conn, table, created)?;
+    schedules::create_tables(conn, table, created)?;
     let has_fk: Option<i64> = conn.exec_first(
         "SELECT 1 FROM information_schema.referential_constraints \
          WHERE constraint_schema = DATABASE() AND table_name = ? AND referenced_table_name = ?",
@@ -911,6 +913,18 @@ impl Backend for MySqlBackend {
 
     fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
         self.read_resume_link(run_id)
+    }
+
+    fn claim_fire(&self, schedule: &str, fire_ms: i64, owner: &str) -> Result<bool> {
+        self.claim_fire_impl(schedule, fire_ms, owner)
+    }
+
+    fn save_schedule(&self, record: &super::ScheduleRecord) -> Result<()> {
+        self.save_schedule_impl(record)
+    }
+
+    fn list_schedules(&self) -> Result<Vec<super::ScheduleRecord>> {
+        self.list_schedules_impl()
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

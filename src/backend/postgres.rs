@@ -18,6 +18,7 @@
 //! fails the call after it instead of blocking the run forever.
 
 mod history;
+mod schedules;
 
 use super::ident::{
     check_derived_names, detail_table_name, index_name, live_table_name, resolve_table,
@@ -926,6 +927,18 @@ impl Backend for PostgresBackend {
 
     fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
         self.read_resume_link(run_id)
+    }
+
+    fn claim_fire(&self, schedule: &str, fire_ms: i64, owner: &str) -> Result<bool> {
+        self.claim_fire_impl(schedule, fire_ms, owner)
+    }
+
+    fn save_schedule(&self, record: &super::ScheduleRecord) -> Result<()> {
+        self.save_schedule_impl(record)
+    }
+
+    fn list_schedules(&self) -> Result<Vec<super::ScheduleRecord>> {
+        self.list_schedules_impl()
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

@@ -8,7 +8,8 @@
 
 use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
 use super::sqlite_history::HISTORY_SCHEMA;
-use super::Backend;
+use super::sqlite_schedules::SCHEDULE_SCHEMA;
+use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
 use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rusqlite::types::ValueRef;
@@ -115,6 +116,7 @@ impl SqliteBackend {
                 .and_then(|_| conn.execute_batch("PRAGMA synchronous=NORMAL;"))
                 .and_then(|_| conn.execute_batch(SCHEMA))
                 .and_then(|_| conn.execute_batch(HISTORY_SCHEMA))
+                .and_then(|_| conn.execute_batch(SCHEDULE_SCHEMA))
                 .and_then(|_| add_detail_columns(&conn));
             match r {
                 Ok(()) => break,
@@ -500,6 +502,18 @@ impl Backend for SqliteBackend {
 
     fn resumed_from(&self, run_id: &str) -> Result<Option<String>> {
         self.resumed_from_impl(run_id)
+    }
+
+    fn claim_fire(&self, schedule: &str, fire_ms: i64, owner: &str) -> Result<bool> {
+        self.claim_fire_impl(schedule, fire_ms, owner)
+    }
+
+    fn save_schedule(&self, record: &ScheduleRecord) -> Result<()> {
+        self.save_schedule_impl(record)
+    }
+
+    fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        self.list_schedules_impl()
     }
 
     /// SQLite orders values of different types by type: a `start_time`

@@ -41,6 +41,22 @@ pub(crate) enum Command {
     /// List, inspect, recover and purge runs
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// List the schedules recorded by schedulers sharing this backend
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SchedulesCommand {
+    /// List schedules: name, pipeline, cron expression or interval, last and next fire
+    List(SchedulesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SchedulesListArgs {
+    /// Print a JSON array of schedules (name, pipeline, spec, timezone, overlap, last_fire, next_fire)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

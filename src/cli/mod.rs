@@ -1,5 +1,5 @@
 //! The `dremioorch` command line: lists, shows, recovers and purges the runs
-//! of any history a backend URL names. The executable's `main` is [`main`];
+//! of any history a backend URL names, and lists its recorded schedules. The executable's `main` is [`main`];
 //! the rest of this module is private to it.
 //!
 //! Failures are one line on stderr (`dremioorch: ...`) and exit code 1; bad
@@ -11,12 +11,13 @@ mod fail;
 mod json;
 mod list;
 mod maintain;
+mod schedules;
 mod show;
 mod table;
 mod text;
 mod when;
 
-use self::args::{Cli, Command, RunsCommand};
+use self::args::{Cli, Command, RunsCommand, SchedulesCommand};
 use self::fail::{one_line, Fail, Outcome};
 use self::table::Paint;
 use crate::backend::{self, BackendRef};
@@ -52,16 +53,18 @@ pub fn main() -> ExitCode {
 
 fn execute(cli: &Cli) -> Outcome {
     let paint = Paint::detect();
-    let Command::Runs(cmd) = &cli.command;
-    if let RunsCommand::Purge(a) = cmd {
+    if let Command::Runs(RunsCommand::Purge(a)) = &cli.command {
         maintain::check_purge_confirmable(a)?;
     }
     let b = open(&cli.backend)?;
-    let text = match cmd {
-        RunsCommand::List(a) => list::run(&*b, a, &paint)?,
-        RunsCommand::Show(a) => show::run(&*b, a, &paint)?,
-        RunsCommand::Recover(a) => maintain::recover(&*b, a)?,
-        RunsCommand::Purge(a) => maintain::purge(&*b, a)?,
+    let text = match &cli.command {
+        Command::Runs(cmd) => match cmd {
+            RunsCommand::List(a) => list::run(&*b, a, &paint)?,
+            RunsCommand::Show(a) => show::run(&*b, a, &paint)?,
+            RunsCommand::Recover(a) => maintain::recover(&*b, a)?,
+            RunsCommand::Purge(a) => maintain::purge(&*b, a)?,
+        },
+        Command::Schedules(SchedulesCommand::List(a)) => schedules::run(&*b, a, &paint)?,
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -26,6 +26,7 @@ mod listener;
 mod pipeline;
 mod result;
 mod run_list;
+mod schedule;
 
 pub use backend::*;
 pub use cancel::*;
@@ -38,6 +39,7 @@ pub use listener::*;
 pub use pipeline::*;
 pub use result::*;
 pub use run_list::*;
+pub use schedule::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{RunStatus, TaskStatus, TriggerRule};

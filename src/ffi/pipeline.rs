@@ -528,3 +528,20 @@ pub unsafe extern "C" fn dorch_pipeline_free(p: *mut DorchPipeline) {
         Ok(())
     })
 }
+
+impl crate::schedule::Schedulable for SharedPipeline {
+    fn pipeline_name(&self) -> String {
+        self.lock.read_recursive().name().to_string()
+    }
+    fn run_scheduled(&self, opts: &RunOptions) -> Result<crate::pipeline::RunResult> {
+        self.running(|pipeline| pipeline.run_with(opts))
+    }
+}
+
+/// The pipeline behind handle `p`, shared: what a scheduler keeps so the
+/// host may free the handle afterwards.
+pub(crate) unsafe fn shared_schedulable(
+    p: *mut DorchPipeline,
+) -> Result<Arc<dyn crate::schedule::Schedulable>> {
+    Ok(arg_ref(p, "pipeline")?.shared.clone())
+}

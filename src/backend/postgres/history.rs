@@ -33,7 +33,7 @@ const PURGE_BATCH: usize = 500;
 
 /// The statements of the durable history, by what they do.
 #[derive(Clone, Copy)]
-enum Q {
+pub(super) enum Q {
     /// `update_detail` (arrays) that also upserts output rows.
     UpdateWithOutputs,
     Lease,
@@ -52,9 +52,14 @@ enum Q {
     PurgePipeline,
     CountAll,
     CountPipeline,
+    /// Schedules (see `schedules.rs`): a fire's claim, a schedule's record, all records.
+    ClaimFire,
+    PruneClaims,
+    SaveSchedule,
+    ListSchedules,
 }
 
-const STATEMENTS: usize = Q::CountPipeline as usize + 1;
+const STATEMENTS: usize = Q::ListSchedules as usize + 1;
 
 /// The SQL text of each [`Q`], for one run table.
 pub(super) struct HistorySql([String; STATEMENTS]);
@@ -83,7 +88,7 @@ pub(super) fn schema(table: &str) -> String {
         );",
         meta = quote(&run_meta_table_name(table)),
         output = quote(&output_table_name(table)),
-    )
+    ) + &super::schedules::schema(table)
 }
 
 impl HistorySql {
@@ -184,6 +189,9 @@ impl HistorySql {
         sql[Q::PurgePipeline as usize] = purge(by_pipeline);
         sql[Q::CountAll as usize] = count("");
         sql[Q::CountPipeline as usize] = count(by_pipeline);
+        for (q, text) in super::schedules::statements(table) {
+            sql[q as usize] = text;
+        }
         HistorySql(sql)
     }
 }
@@ -263,7 +271,7 @@ impl PostgresBackend {
     }
 
     /// Runs statement `q` with `params`; returns the rows it changed.
-    fn execute(
+    pub(super) fn execute(
         &self,
         q: Q,
         params: &[&(dyn ToSql + Sync)],
@@ -276,7 +284,7 @@ impl PostgresBackend {
         })
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         q: Q,
         params: &[&(dyn ToSql + Sync)],
