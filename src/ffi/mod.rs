@@ -24,6 +24,7 @@ mod detail;
 mod history;
 mod listener;
 mod pipeline;
+mod remote;
 mod result;
 mod run_list;
 
@@ -36,6 +37,7 @@ pub use detail::*;
 pub use history::*;
 pub use listener::*;
 pub use pipeline::*;
+pub use remote::*;
 pub use result::*;
 pub use run_list::*;
 
