@@ -189,6 +189,13 @@ typedef struct DorchBackend DorchBackend;
 typedef struct DorchCancelToken DorchCancelToken;
 
 /**
+ * Sends remote tasks to one Redis queue and waits for their results
+ * (opaque). Free it with `dorch_executor_free`; pipelines keep their own
+ * reference.
+ */
+typedef struct DorchExecutor DorchExecutor;
+
+/**
  * Collects the outputs a vtable's `get_outputs` hands back (opaque).
  * Owned by the library, valid only during that vtable call.
  */
@@ -250,6 +257,12 @@ typedef struct DorchTaskDetailList DorchTaskDetailList;
  * (opaque). Owned by the library, valid only during that vtable call.
  */
 typedef struct DorchTaskDetailSink DorchTaskDetailSink;
+
+/**
+ * A worker serving the remote tasks of one queue (opaque). Free it with
+ * `dorch_worker_free` once `dorch_worker_run` has returned.
+ */
+typedef struct DorchWorker DorchWorker;
 
 /**
  * One task of a run record: its name and status (a borrowed view).
@@ -610,6 +623,35 @@ typedef struct DorchListener {
      */
     void (*on_task)(void *user_data, const char *run_id, const struct DorchTaskDetail *task);
 } DorchListener;
+
+/**
+ * Options of a queue, shared by its coordinator and its workers (give
+ * both sides the same values). NULL options mean the defaults. A smaller
+ * `struct_size` (an older host) is accepted: missing trailing fields take
+ * their defaults.
+ */
+typedef struct DorchRemoteOptions {
+    /**
+     * `sizeof(DorchRemoteOptions)`.
+     */
+    uint32_t struct_size;
+    /**
+     * A task held this long by a worker that stopped renewing its claim
+     * (it died) goes to another worker; 0: 30000.
+     */
+    uint32_t visibility_timeout_ms;
+    /**
+     * A task that no worker takes within this time fails, with an error
+     * naming the task and the queue; 0: 60000.
+     */
+    uint32_t dispatch_timeout_ms;
+    /**
+     * The largest inputs (upstream outputs plus initial context) or output
+     * of one task, in bytes; larger ones fail the task instead of going
+     * through Redis. 0: 1 MiB.
+     */
+    uint32_t max_payload_bytes;
+} DorchRemoteOptions;
 
 /**
  * When a schedule fires (`dorch_scheduler_add`; borrowed for the call).
@@ -1093,6 +1135,87 @@ enum DorchCode dorch_pipeline_to_mermaid(const struct DorchPipeline *p, char **o
  * handle must not be used again after this call.
  */
 void dorch_pipeline_free(struct DorchPipeline *p);
+
+/**
+ * An executor for `queue` on the Redis server at `redis_url`
+ * (`redis://host:port/db`; both borrowed). Connects at once:
+ * `DORCH_ERR_CONFIG` for an invalid URL, `DORCH_ERR_BACKEND` when Redis
+ * cannot be reached, `DORCH_ERR_INVALID_ARGUMENT` for an empty queue name
+ * or one with spaces. `opts_or_null` is borrowed (NULL: defaults). Free
+ * `*out` with `dorch_executor_free`.
+ */
+enum DorchCode dorch_executor_redis(const char *redis_url,
+                                    const char *queue,
+                                    const struct DorchRemoteOptions *opts_or_null,
+                                    struct DorchExecutor **out);
+
+/**
+ * Frees an executor. NULL is accepted. Pipelines it was given to keep
+ * their own reference.
+ */
+void dorch_executor_free(struct DorchExecutor *e);
+
+/**
+ * Adds to `p` a task named `name` (borrowed) that no local callback runs:
+ * each attempt is sent to `e`'s queue and run by a worker that registered
+ * `name`. Its upstream outputs and the run's initial context travel with
+ * it; its output comes back and is read downstream as a local task's. It
+ * holds one of the run's `max_workers` slots while it is out. Options as
+ * for `dorch_pipeline_add_task` (`opts_or_null` borrowed; NULL: defaults);
+ * a task timeout or the run's cancellation reaches the worker.
+ */
+enum DorchCode dorch_pipeline_add_remote_task(struct DorchPipeline *p,
+                                              const char *name,
+                                              struct DorchExecutor *e,
+                                              const struct DorchTaskOptions *opts_or_null);
+
+/**
+ * A worker for `queue` on the Redis server at `redis_url` (both
+ * borrowed), running one task at a time. Checks the URL
+ * (`DORCH_ERR_CONFIG`) and the queue name; it connects in
+ * `dorch_worker_run`. `opts_or_null` is borrowed (NULL: defaults; use the
+ * coordinator's values). Free `*out` with `dorch_worker_free`.
+ */
+enum DorchCode dorch_worker_new(const char *redis_url,
+                                const char *queue,
+                                const struct DorchRemoteOptions *opts_or_null,
+                                struct DorchWorker **out);
+
+/**
+ * Registers `fn` for the remote tasks named `name` (borrowed). Inside it
+ * every `dorch_context_*` function works as in a local task (upstream
+ * outputs, initial context, output, error, cancellation, sleep). The
+ * worker owns `user_data` from then on and calls `free_user_data` (may be
+ * NULL) on it when freed; on failure (NULL fn, empty or duplicate name,
+ * worker running: `DORCH_ERR_INVALID_ARGUMENT` / `DORCH_ERR_DUPLICATE`)
+ * the caller keeps it. Delivery is at-least-once: make tasks idempotent.
+ */
+enum DorchCode dorch_worker_add_task(struct DorchWorker *w,
+                                     const char *name,
+                                     DorchTaskFn fn,
+                                     void *user_data,
+                                     DorchFreeFn free_user_data);
+
+/**
+ * How many tasks the worker runs at once (default 1; 0 is
+ * `DORCH_ERR_INVALID_ARGUMENT`, as is a change while it runs).
+ */
+enum DorchCode dorch_worker_set_concurrency(struct DorchWorker *w, uint32_t n);
+
+/**
+ * Serves the worker's queue on the calling thread (tasks run on threads of
+ * its own) until `stop` (borrowed) is cancelled, then finishes the tasks it
+ * holds and returns `DORCH_OK`. `DORCH_ERR_BACKEND` when Redis cannot be
+ * reached at start; later losses are retried until `stop` fires.
+ * `DORCH_ERR_INVALID_ARGUMENT` when no task is registered.
+ */
+enum DorchCode dorch_worker_run(struct DorchWorker *w, struct DorchCancelToken *stop);
+
+/**
+ * Frees a worker and its tasks' `user_data` (through their
+ * `free_user_data`). NULL is accepted. `dorch_worker_run` must have returned.
+ */
+void dorch_worker_free(struct DorchWorker *w);
 
 /**
  * The run's id (a UUID). Borrowed: valid until the result is freed. NULL for NULL.

@@ -30,6 +30,7 @@ mod error;
 pub mod ffi;
 mod model;
 mod pipeline;
+pub mod remote;
 pub mod schedule;
 
 pub use backend::{
@@ -45,6 +46,7 @@ pub use pipeline::{
     CancelToken, Interruption, Listener, Pipeline, RunOptions, RunResult, Task, TaskContext,
     TaskError, TaskFn,
 };
+pub use remote::{RedisExecutor, RemoteOptions, Worker};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

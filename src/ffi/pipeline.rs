@@ -32,7 +32,7 @@ pub type DorchTaskFn =
 
 /// The same callback with its returned code read as a plain integer.
 type RawTaskFn = unsafe extern "C" fn(*mut DorchTaskContext, *mut c_void) -> u32;
-type HostTaskFn = unsafe extern "C" fn(*mut DorchTaskContext, *mut c_void) -> DorchCode;
+pub(super) type HostTaskFn = unsafe extern "C" fn(*mut DorchTaskContext, *mut c_void) -> DorchCode;
 
 /// Frees a task's `user_data`.
 pub type DorchFreeFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
@@ -103,7 +103,7 @@ struct SharedPipeline {
 
 /// The host's `user_data` for one task, freed exactly once when the last
 /// copy of the task goes (when the pipeline is freed).
-struct HostData {
+pub(super) struct HostData {
     ptr: *mut c_void,
     free: Mutex<DorchFreeFn>,
 }
@@ -121,6 +121,48 @@ impl Drop for HostData {
     }
 }
 
+/// Wraps the host's `user_data`; freed with `free` when the last copy goes.
+pub(super) fn host_data(ptr: *mut c_void, free: DorchFreeFn) -> Arc<HostData> {
+    Arc::new(HostData {
+        ptr,
+        free: Mutex::new(free),
+    })
+}
+
+/// Keeps the host's `user_data` (a call that failed does not free it).
+pub(super) fn disown(data: &HostData) {
+    *data.free.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// The Rust callback running the host's task function `f` with `held`.
+pub(super) fn host_callback(
+    f: HostTaskFn,
+    held: Arc<HostData>,
+) -> impl Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send + Sync + 'static {
+    // Read the returned code as a plain integer: the host may return any value.
+    let f = unsafe { std::mem::transmute::<HostTaskFn, RawTaskFn>(f) };
+    move |ctx: &mut TaskContext<'_>| {
+        let mut cctx = DorchTaskContext::new(ctx);
+        let saved = begin_host_call();
+        let rc = unsafe { f(&mut cctx, held.ptr) };
+        let host_msg = end_host_call(saved);
+        drop(cctx);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(task_failure(rc, ctx, host_msg))
+        }
+    }
+}
+
+/// `task` with the options read from the host's struct.
+pub(super) fn with_options(task: Task, o: &TaskOpts) -> Task {
+    task.retries(o.retries)
+        .retry_delay(Duration::from_millis(o.retry_delay_ms.into()))
+        .trigger_rule(o.rule)
+        .timeout(Duration::from_millis(o.timeout_ms.into()))
+}
+
 fn task_failure(rc: u32, ctx: &TaskContext<'_>, host_msg: Option<String>) -> TaskError {
     let msg = match (ctx.error(), host_msg) {
         (Some(m), _) => m.to_string(),
@@ -134,7 +176,7 @@ fn task_failure(rc: u32, ctx: &TaskContext<'_>, host_msg: Option<String>) -> Tas
 }
 
 /// A task's options as read from the host's struct.
-struct TaskOpts {
+pub(super) struct TaskOpts {
     retries: u32,
     retry_delay_ms: u32,
     rule: TriggerRule,
@@ -147,7 +189,7 @@ unsafe fn field_u32(p: *const u32, base: *const u8, size: usize) -> Option<u32> 
     (off + size_of::<u32>() <= size).then(|| p.read())
 }
 
-unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<TaskOpts> {
+pub(super) unsafe fn read_options(opts: *const DorchTaskOptions) -> Result<TaskOpts> {
     let mut o = TaskOpts {
         retries: 0,
         retry_delay_ms: 0,
@@ -207,7 +249,7 @@ unsafe fn read_run_options(opts: *const DorchRunOptions) -> Result<RunOptions> {
 
 /// Applies a change to the pipeline behind `p`: serialized with other
 /// changes, refused while the pipeline runs.
-unsafe fn change<T>(
+pub(super) unsafe fn change<T>(
     p: *mut DorchPipeline,
     f: impl FnOnce(&mut Pipeline) -> Result<T>,
 ) -> Result<T> {
@@ -301,32 +343,12 @@ pub unsafe extern "C" fn dorch_pipeline_add_task(
     boundary(|| {
         let name = arg_name(name, "name")?;
         let f = r#fn.ok_or_else(|| Error::invalid(format!("task {name:?}: fn is NULL")))?;
-        let f = std::mem::transmute::<HostTaskFn, RawTaskFn>(f);
         let o = read_options(opts_or_null)?;
-        let data = Arc::new(HostData {
-            ptr: user_data,
-            free: Mutex::new(free_user_data),
-        });
-        let held = data.clone();
-        let task = Task::new(name, move |ctx: &mut TaskContext<'_>| {
-            let mut cctx = DorchTaskContext::new(ctx);
-            let saved = begin_host_call();
-            let rc = unsafe { f(&mut cctx, held.ptr) };
-            let host_msg = end_host_call(saved);
-            drop(cctx);
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(task_failure(rc, ctx, host_msg))
-            }
-        })
-        .retries(o.retries)
-        .retry_delay(Duration::from_millis(o.retry_delay_ms.into()))
-        .trigger_rule(o.rule)
-        .timeout(Duration::from_millis(o.timeout_ms.into()));
+        let data = host_data(user_data, free_user_data);
+        let task = with_options(Task::new(name, host_callback(f, data.clone())), &o);
         if let Err(e) = change(p, |pipeline| pipeline.add_task(task)) {
             // Not added: the caller keeps user_data.
-            *data.free.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            disown(&data);
             return Err(e);
         }
         Ok(DorchCode::OK)

@@ -14,6 +14,10 @@ pub(crate) struct SharedContext<'a> {
     pub(crate) outputs: &'a [OnceLock<Vec<u8>>],
     pub(crate) initial: &'a HashMap<String, Vec<u8>>,
     pub(crate) control: &'a RunControl,
+    /// Per task, the indexes of its upstream tasks, and every task's name
+    /// by index (empty where no pipeline runs: a remote worker).
+    pub(crate) upstream: &'a [Vec<usize>],
+    pub(crate) names: &'a [super::task::Task],
 }
 
 /// Handed to a task callback for one attempt.
@@ -25,6 +29,9 @@ pub struct TaskContext<'a> {
     pub(crate) deadline: Option<Instant>,
     pub(crate) output: Option<Vec<u8>>,
     pub(crate) error: Option<String>,
+    /// Deliveries of this attempt beyond the first (a remote task re-sent
+    /// to another worker), added to the task's recorded attempts.
+    pub(crate) redeliveries: u32,
 }
 
 impl<'a> TaskContext<'a> {
@@ -111,5 +118,39 @@ impl<'a> TaskContext<'a> {
     /// The message given to [`TaskContext::set_error`], if any.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// The outputs of this task's upstream tasks that have one, by name:
+    /// what a remote task ships to its worker.
+    pub(crate) fn upstream_outputs(&self) -> Vec<(&str, &[u8])> {
+        let Some(&i) = self.shared.index.get(self.task_name) else {
+            return Vec::new();
+        };
+        let ups = self.shared.upstream.get(i).map_or(&[][..], Vec::as_slice);
+        ups.iter()
+            .filter_map(|&u| {
+                let out = self.shared.outputs[u].get()?;
+                Some((self.shared.names[u].name.as_str(), out.as_slice()))
+            })
+            .collect()
+    }
+
+    /// The run's initial context entries.
+    pub(crate) fn initial_entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.shared
+            .initial
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// This attempt's deadline (its task's timeout), if it has one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Why this task should stop, when it should (see [`TaskContext::is_cancelled`]).
+    pub(crate) fn stop_message(&self) -> Option<String> {
+        self.is_cancelled()
+            .then(|| self.stop_reason().message().to_string())
     }
 }

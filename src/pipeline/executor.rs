@@ -200,6 +200,8 @@ pub(super) fn execute(
             outputs: &outputs,
             initial: &p.context,
             control: &control,
+            upstream: &p.dag.upstream,
+            names: &p.tasks,
         },
         sched: Mutex::new(Sched {
             remaining,
@@ -698,6 +700,7 @@ impl Exec<'_> {
         let mut attempt = 0;
         let mut last_error = String::new();
         let mut interrupted = None;
+        let mut redelivered = 0;
         while attempt < max {
             if attempt > 0 && !task.retry_delay.is_zero() {
                 let until = Instant::now().checked_add(task.retry_delay);
@@ -723,8 +726,10 @@ impl Exec<'_> {
                 deadline,
                 output: None,
                 error: None,
+                redeliveries: 0,
             };
             let outcome = catch_unwind(AssertUnwindSafe(|| (task.func)(&mut ctx)));
+            redelivered += ctx.redeliveries;
             if let Some(d) = deadline {
                 if self.unwatch_attempt(i, d) {
                     return None;
@@ -740,7 +745,7 @@ impl Exec<'_> {
                         let _ = self.shared.outputs[i].set(out);
                     }
                     return Some(Slot {
-                        attempts: attempt,
+                        attempts: attempt + redelivered,
                         start: Some(start),
                         end: Some(now_seconds()),
                         ..slot(TaskStatus::Success)
@@ -764,7 +769,7 @@ impl Exec<'_> {
             None => last_error,
         };
         Some(Slot {
-            attempts: attempt.max(1),
+            attempts: attempt.max(1) + redelivered,
             start: Some(start),
             end: Some(now_seconds()),
             error: Some(error),

@@ -17,6 +17,9 @@ pub use context::TaskContext;
 pub use listener::Listener;
 pub use result::RunResult;
 pub use task::{Task, TaskError, TaskFn};
+// What remote workers build a task context from.
+pub(crate) use cancel::RunControl;
+pub(crate) use context::SharedContext;
 
 use crate::backend::{BackendRef, MemoryBackend};
 use crate::error::{Error, ErrorKind, Result};

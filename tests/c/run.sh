@@ -133,5 +133,20 @@ for link in shared static; do
     case_ "redis_backend-$link" check_redis "$link"
 done
 
+# Remote workers: a C worker on a thread serving a pipeline's remote tasks
+# (local Redis), and the C worker example built. Their queue's keys go after.
+check_remote() {
+    local link=$1
+    ensure_redis
+    build_and_run gcc "$CFLAGS" tests/c/test_remote.c test_remote "$link" redis://127.0.0.1:6379 &&
+        build_and_run gcc "$CFLAGS" examples/c/remote_worker.c remote_worker "$link" 2>&1 | grep -q usage &&
+        echo "examples/c/remote_worker.c builds"
+}
+for link in shared static; do
+    case_ "test_remote-$link" check_remote "$link"
+done
+redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'dorch_c_remote_*' 2>/dev/null |
+    xargs -r redis-cli -h 127.0.0.1 -p 6379 del >/dev/null 2>&1
+
 echo "c-tests: $passed passed, $failed failed"
 [ "$failed" = 0 ]
