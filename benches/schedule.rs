@@ -80,11 +80,11 @@ fn idle_cpu() {
     let used = cpu_seconds() - before;
     s.stop(false);
     println!(
-        "idle scheduler with 10,000 hourly schedules: {:.1} ms CPU over 5 s ({:.3} %)",
+        "idle scheduler with 10,000 hourly schedules: {:.3} ms CPU over 5 s ({:.4} %)",
         used * 1000.0,
         used / 5.0 * 100.0
     );
-    println!("RESULT dremioorch idle_cpu_ms_per_5s {:.1}", used * 1000.0);
+    println!("RESULT dremioorch idle_cpu_ms_per_5s {:.3}", used * 1000.0);
 }
 
 fn main() {
