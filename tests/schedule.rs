@@ -402,3 +402,46 @@ fn bad_input() {
     s.stop(false);
     s.stop(false);
 }
+
+/// A backend with only the four run operations: no claims, no schedules.
+struct RunsOnly(MemoryBackend);
+
+impl Backend for RunsOnly {
+    fn save_run(&self, run: &dremioorch::PipelineRun) -> dremioorch::Result<()> {
+        self.0.save_run(run)
+    }
+    fn get_run(&self, id: &str) -> dremioorch::Result<Option<dremioorch::PipelineRun>> {
+        self.0.get_run(id)
+    }
+    fn update_task_status(
+        &self,
+        id: &str,
+        task: &str,
+        s: dremioorch::TaskStatus,
+    ) -> dremioorch::Result<()> {
+        self.0.update_task_status(id, task, s)
+    }
+    fn list_runs(
+        &self,
+        p: Option<&str>,
+        limit: u32,
+    ) -> dremioorch::Result<Vec<dremioorch::PipelineRun>> {
+        self.0.list_runs(p, limit)
+    }
+}
+
+#[test]
+fn a_claims_backend_without_schedules_is_unsupported() {
+    let claims: BackendRef = Arc::new(RunsOnly(MemoryBackend::new()));
+    let s = Scheduler::new(Some(claims.clone()));
+    let p: Arc<Pipeline> = Arc::new(Pipeline::with_backend("sched_runs_only", claims).unwrap());
+    s.add(
+        "x",
+        p,
+        Schedule::new(Spec::interval(Duration::from_secs(60)).unwrap()),
+    )
+    .unwrap();
+    let e = s.start().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.message().contains("schedules"), "{}", e.message());
+}

@@ -78,9 +78,7 @@ impl Spec {
             }
             Spec::Cron { cron, zone, .. } => {
                 // Fires fall on whole seconds: one at or before t is not after it.
-                let secs = t_ms.div_euclid(1000);
-                let at: DateTime<Tz> =
-                    zone.from_utc_datetime(&DateTime::<Utc>::from_timestamp(secs, 0)?.naive_utc());
+                let at = at_second(t_ms.div_euclid(1000), *zone)?;
                 let next = cron.find_next_occurrence(&at, false).ok()?;
                 next.timestamp().checked_mul(1000)
             }
@@ -95,11 +93,32 @@ impl Spec {
             return Vec::new();
         }
         let mut from = after_ms;
-        if let Spec::Interval(n) = self {
-            // Skip straight to the last `keep` multiples.
-            let n = *n as i64;
-            let skip_to = until_ms.saturating_sub(n.saturating_mul(keep as i64 + 1));
-            from = from.max(skip_to);
+        match self {
+            Spec::Interval(n) => {
+                // Skip straight to the last `keep` multiples.
+                let n = *n as i64;
+                let skip_to = until_ms.saturating_sub(n.saturating_mul(keep as i64 + 1));
+                from = from.max(skip_to);
+            }
+            Spec::Cron { cron, zone, .. } => {
+                // After a long gap (a machine asleep for days, an every-second
+                // expression), start the forward scan `keep` fires before
+                // `until` instead of walking every fire since `after`.
+                let mut t = until_ms.div_euclid(1000);
+                for i in 0..keep {
+                    let Some(at) = at_second(t, *zone) else { break };
+                    match cron.find_previous_occurrence(&at, i == 0) {
+                        Ok(prev) => t = prev.timestamp(),
+                        Err(_) => break,
+                    }
+                    if t.saturating_mul(1000) <= after_ms {
+                        break;
+                    }
+                    if i + 1 == keep {
+                        from = from.max(t.saturating_mul(1000) - 1);
+                    }
+                }
+            }
         }
         let mut t = from;
         while let Some(next) = self.next_after(t) {
@@ -129,5 +148,65 @@ impl Spec {
             Spec::Cron { zone, .. } => Some(zone.name()),
             Spec::Interval(_) => None,
         }
+    }
+}
+
+/// Second `secs` since the epoch, in `zone`.
+fn at_second(secs: i64, zone: Tz) -> Option<DateTime<Tz>> {
+    Some(zone.from_utc_datetime(&DateTime::<Utc>::from_timestamp(secs, 0)?.naive_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fires_between` by walking every fire, for comparison.
+    fn walk(spec: &Spec, after: i64, until: i64, keep: usize) -> Vec<i64> {
+        let mut all = Vec::new();
+        let mut t = after;
+        while let Some(n) = spec.next_after(t) {
+            if n > until {
+                break;
+            }
+            all.push(n);
+            t = n;
+        }
+        all.split_off(all.len().saturating_sub(keep))
+    }
+
+    #[test]
+    fn fires_between_matches_a_walk() {
+        // 2026-10-24 and 2026-03-28, 00:00 UTC: the days before the changes.
+        for base in [1_792_800_000_000i64, 1_774_656_000_000] {
+            for (expr, zone) in [
+                ("* * * * *", "Europe/Berlin"),
+                ("30 2 * * *", "Europe/Berlin"),
+                ("*/7 * * * * *", "UTC"),
+                ("0 30 1,2 * * *", "America/New_York"),
+            ] {
+                let spec = Spec::cron(expr, Some(zone)).unwrap();
+                for span in [0, 1_000, 61_000, 3 * 3_600_000, 3 * 86_400_000] {
+                    for keep in [0, 1, 2, 5] {
+                        let (a, u) = (base, base + span);
+                        assert_eq!(
+                            spec.fires_between(a, u, keep),
+                            walk(&spec, a, u, keep),
+                            "{expr} {zone} base {base} span {span} keep {keep}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_gap_is_not_walked() {
+        let spec = Spec::cron("* * * * * *", None).unwrap();
+        let t0 = 1_700_000_000_000;
+        let until = t0 + 30 * 86_400_000;
+        let started = std::time::Instant::now();
+        let got = spec.fires_between(t0, until, 3);
+        assert_eq!(got, vec![until - 2_000, until - 1_000, until]);
+        assert!(started.elapsed() < std::time::Duration::from_millis(500));
     }
 }
