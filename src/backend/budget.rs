@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,10 @@ pub(crate) struct RunBudget {
     /// Nanoseconds from `origin` to the run's first failure since its last
     /// success, plus one; 0 while calls succeed.
     failing_since: AtomicU64,
+    /// A call of this outage gave up: the budget is spent until a success.
+    /// Kept apart from the time measured, because a call gives up when its
+    /// next backoff would pass the budget, possibly before the budget's end.
+    spent: AtomicBool,
 }
 
 impl Default for RunBudget {
@@ -31,6 +35,7 @@ impl Default for RunBudget {
         RunBudget {
             origin: Instant::now(),
             failing_since: AtomicU64::new(0),
+            spent: AtomicBool::new(false),
         }
     }
 }
@@ -51,11 +56,25 @@ impl RunBudget {
         }
     }
 
+    /// Records that a call gave up on this outage: until a success, every
+    /// further call of the run makes a single attempt.
+    pub(crate) fn spend(&self) {
+        self.spent.store(true, Ordering::Release);
+    }
+
+    /// Whether a call gave up on the current outage.
+    pub(crate) fn is_spent(&self) -> bool {
+        self.spent.load(Ordering::Acquire)
+    }
+
     /// Records a call that succeeded: the outage, if any, is over.
     pub(crate) fn succeeded(&self) {
         // A load first: the common case (no outage) writes nothing.
         if self.failing_since.load(Ordering::Relaxed) != 0 {
             self.failing_since.store(0, Ordering::Release);
+        }
+        if self.spent.load(Ordering::Relaxed) {
+            self.spent.store(false, Ordering::Release);
         }
     }
 }

@@ -304,9 +304,13 @@ impl<K: Connector> Pool<K> {
                 Err(Failure::Transient(msg)) => {
                     self.invalidate();
                     let now = Instant::now();
-                    let run_outage = budget::with_current(|b| b.map(|b| b.failed(now)));
+                    let run_outage =
+                        budget::with_current(|b| b.map(|b| (b.failed(now), b.is_spent())));
+                    let spent = run_outage.is_some_and(|(_, spent)| spent);
+                    let run_outage = run_outage.map(|(elapsed, _)| elapsed);
                     let elapsed = run_outage.unwrap_or_else(|| now - start);
-                    if elapsed + backoff > self.policy.retry_budget {
+                    if spent || elapsed + backoff > self.policy.retry_budget {
+                        budget::with_current(|b| b.map(RunBudget::spend));
                         let budget = self.policy.retry_budget.as_secs_f64();
                         let secs = elapsed.as_secs_f64();
                         let msg = match first_error {
