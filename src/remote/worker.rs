@@ -420,8 +420,8 @@ impl Worker {
 
     /// Runs one task message with a context built from it.
     fn execute(&self, m: &TaskMessage, cancel: &CancelToken) -> Outcome {
-        let Some(func) = self.tasks.get(&m.task) else {
-            return Outcome::Failure(format!("this worker has no task named '{}'", m.task));
+        let Some(func) = self.tasks.get(&m.function) else {
+            return Outcome::Failure(format!("this worker has no task named '{}'", m.function));
         };
         let index: HashMap<String, usize> = m
             .upstream
