@@ -130,7 +130,9 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
     }
     let victim = workers[0].0.id();
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(600));
+        // Once every worker has had time to claim tasks (a worker hands
+        // back what it read beyond its slots; the others claim it).
+        std::thread::sleep(Duration::from_millis(1200));
         unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     });
     let t0 = Instant::now();
@@ -150,6 +152,10 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
         attempts += d.attempts;
     }
     assert!(pids.len() >= 2, "workers used: {pids:?}");
+    eprintln!(
+        "victim {victim}, pids {pids:?}, attempts {attempts}, {:?}",
+        t0.elapsed()
+    );
     assert!(attempts > 40, "re-delivered attempts recorded: {attempts}");
     assert!(t0.elapsed() < Duration::from_secs(30));
     drop(workers);
@@ -476,4 +482,43 @@ fn a_redis_restart_mid_run_is_survived_or_fails_clearly_never_hangs() {
     drop(q);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn a_task_whose_only_worker_died_fails_instead_of_waiting_forever() {
+    let q = Queue::new("orphan");
+    let bin = example_worker();
+    let args = [
+        "--tasks",
+        "1",
+        "--sleep-ms",
+        "20000",
+        "--visibility-ms",
+        "500",
+        "--concurrency",
+        "2",
+    ];
+    let worker = Proc::start(&bin, &url(), &q.0, &args);
+    let o = RemoteOptions::new()
+        .visibility_timeout(Duration::from_millis(500))
+        .dispatch_timeout(Duration::from_millis(1000));
+    let exec = RedisExecutor::new(&url(), &q.0, o).unwrap();
+    let mut p = Pipeline::new("remote_orphan").unwrap();
+    p.set_max_workers(2).unwrap();
+    p.add_remote_task("sq_0", &exec).unwrap();
+    // Many pipeline tasks may run one worker function.
+    p.add_task(exec.task_running("shout_a", "echo")).unwrap();
+    p.set_context("src", b"hi".to_vec()).unwrap();
+    let victim = worker.0.id();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    });
+    let t0 = Instant::now();
+    let r = p.run().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(r.output("shout_a"), Some(&b"hi!"[..]));
+    let err = r.detail("sq_0").unwrap().error.clone().unwrap();
+    assert!(err.contains("the worker holding it stopped"), "{err}");
+    drop(worker);
 }

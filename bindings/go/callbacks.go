@@ -48,6 +48,13 @@ func goTaskCall(ctx *C.DorchTaskContext, h C.uintptr_t) (code C.DorchCode) {
 	if rs := activeRuns.of(ctx); rs != nil {
 		tc.run, tc.parent = rs, rs.ctx
 	}
+	if t.remote {
+		// A remote task learns of its cancellation or timeout from the
+		// library: relay it to the task's context.
+		var stop func()
+		tc.parent, stop = watchCancel(ctx)
+		defer stop()
+	}
 	tc.live.Store(true)
 	defer func() {
 		tc.live.Store(false)

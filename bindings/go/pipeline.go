@@ -53,6 +53,7 @@ type taskEntry struct {
 	retries int
 	timeout time.Duration // per attempt, whole milliseconds; 0: none
 	errs    *runErrors
+	remote  bool // served by a Worker (remote.go)
 }
 
 // fail records why an attempt failed, for the library (dorch_context_set_error)
@@ -66,7 +67,9 @@ func (t *taskEntry) fail(ctx *C.DorchTaskContext, msg string) {
 	if t.retries > 0 {
 		msg = fmt.Sprintf("%s (after %d attempts)", msg, attempt)
 	}
-	t.errs.record(runID, t.name, msg)
+	if t.errs != nil { // nil for a Worker's tasks: no run here to report to
+		t.errs.record(runID, t.name, msg)
+	}
 }
 
 // runErrors collects the error messages of failed task attempts by run id
@@ -306,28 +309,11 @@ func (p *Pipeline) AddTask(name string, fn TaskFunc, opts ...TaskOption) error {
 	if fn == nil {
 		return &Error{Code: CodeInvalidArgument, Op: op, Message: "task " + quote(name) + ": fn is nil"}
 	}
-	cfg := taskConfig{rule: AllSuccess}
-	for _, o := range opts {
-		o(&cfg)
+	cfg, o, err := readTaskOptions(op, name, opts)
+	if err != nil {
+		return err
 	}
-	rule, ok := triggerToC(cfg.rule)
-	if !ok {
-		return &Error{Code: CodeInvalidArgument, Op: op, Message: "task " + quote(name) + ": unknown trigger rule " + quote(string(cfg.rule))}
-	}
-	if cfg.retries < 0 || uint64(cfg.retries) > math.MaxUint32 {
-		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retries out of range: %d", name, cfg.retries)}
-	}
-	delayMS := cfg.retryDelay.Milliseconds()
-	if cfg.retryDelay > 0 && delayMS == 0 {
-		delayMS = 1
-	}
-	if delayMS < 0 || delayMS > math.MaxUint32 {
-		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retry delay out of range: %v", name, cfg.retryDelay)}
-	}
-	timeout, ok := timeoutMS(cfg.timeout)
-	if !ok {
-		return &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: timeout out of range: %v", name, cfg.timeout)}
-	}
+	rule, delayMS, timeout := o.rule, o.delayMS, o.timeout
 	if err := checkNUL(op, name); err != nil {
 		return err
 	}
@@ -567,4 +553,38 @@ func (r *RunResult) failure() string {
 		}
 	}
 	return b.String()
+}
+
+// cTaskOptions are a task's options as the C API takes them.
+type cTaskOptions struct {
+	rule    C.int
+	delayMS int64
+	timeout uint32
+}
+
+// readTaskOptions applies and checks opts for task name.
+func readTaskOptions(op, name string, opts []TaskOption) (taskConfig, cTaskOptions, error) {
+	cfg := taskConfig{rule: AllSuccess}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	rule, ok := triggerToC(cfg.rule)
+	if !ok {
+		return cfg, cTaskOptions{}, &Error{Code: CodeInvalidArgument, Op: op, Message: "task " + quote(name) + ": unknown trigger rule " + quote(string(cfg.rule))}
+	}
+	if cfg.retries < 0 || uint64(cfg.retries) > math.MaxUint32 {
+		return cfg, cTaskOptions{}, &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retries out of range: %d", name, cfg.retries)}
+	}
+	delayMS := cfg.retryDelay.Milliseconds()
+	if cfg.retryDelay > 0 && delayMS == 0 {
+		delayMS = 1
+	}
+	if delayMS < 0 || delayMS > math.MaxUint32 {
+		return cfg, cTaskOptions{}, &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: retry delay out of range: %v", name, cfg.retryDelay)}
+	}
+	timeout, ok := timeoutMS(cfg.timeout)
+	if !ok {
+		return cfg, cTaskOptions{}, &Error{Code: CodeInvalidArgument, Op: op, Message: fmt.Sprintf("task %q: timeout out of range: %v", name, cfg.timeout)}
+	}
+	return cfg, cTaskOptions{rule: rule, delayMS: delayMS, timeout: timeout}, nil
 }

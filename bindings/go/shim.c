@@ -298,4 +298,44 @@ DorchCode dg_scheduler_next_fire(DorchScheduler *s, const char *name, double *ou
 }
 DorchCode dg_scheduler_stop(DorchScheduler *s, int cancel_running, char **err) {
 	DG_RET(err, dorch_scheduler_stop(s, cancel_running != 0));
+// Remote workers.
+static DorchRemoteOptions dg_remote_options(uint32_t visibility_ms, uint32_t dispatch_ms,
+		uint32_t max_payload) {
+	DorchRemoteOptions o;
+	memset(&o, 0, sizeof o);
+	o.struct_size = sizeof o;
+	o.visibility_timeout_ms = visibility_ms;
+	o.dispatch_timeout_ms = dispatch_ms;
+	o.max_payload_bytes = max_payload;
+	return o;
+}
+DorchCode dg_executor_redis(const char *url, const char *queue, uint32_t visibility_ms,
+		uint32_t dispatch_ms, uint32_t max_payload, DorchExecutor **out, char **err) {
+	DorchRemoteOptions o = dg_remote_options(visibility_ms, dispatch_ms, max_payload);
+	DG_RET(err, dorch_executor_redis(url, queue, &o, out));
+}
+DorchCode dg_pipeline_add_remote_task(DorchPipeline *p, const char *name, DorchExecutor *e,
+		uint32_t retries, uint32_t retry_delay_ms, int rule, uint32_t timeout_ms, char **err) {
+	DorchTaskOptions o;
+	memset(&o, 0, sizeof o);
+	o.struct_size = sizeof o;
+	o.retries = retries;
+	o.retry_delay_ms = retry_delay_ms;
+	o.trigger_rule = (DorchTriggerRule)rule;
+	o.timeout_ms = timeout_ms;
+	DG_RET(err, dorch_pipeline_add_remote_task(p, name, e, &o));
+}
+DorchCode dg_worker_new(const char *url, const char *queue, uint32_t visibility_ms,
+		uint32_t dispatch_ms, uint32_t max_payload, DorchWorker **out, char **err) {
+	DorchRemoteOptions o = dg_remote_options(visibility_ms, dispatch_ms, max_payload);
+	DG_RET(err, dorch_worker_new(url, queue, &o, out));
+}
+DorchCode dg_worker_add_task(DorchWorker *w, const char *name, uintptr_t h, char **err) {
+	DG_RET(err, dorch_worker_add_task(w, name, dg_task_fn, (void *)h, dg_free_ud));
+}
+DorchCode dg_worker_set_concurrency(DorchWorker *w, uint32_t n, char **err) {
+	DG_RET(err, dorch_worker_set_concurrency(w, n));
+}
+DorchCode dg_worker_run(DorchWorker *w, DorchCancelToken *stop, char **err) {
+	DG_RET(err, dorch_worker_run(w, stop));
 }

@@ -87,5 +87,15 @@ DorchCode dg_scheduler_add(DorchScheduler *s, const char *name, DorchPipeline *p
 DorchCode dg_scheduler_start(DorchScheduler *s, char **err);
 DorchCode dg_scheduler_next_fire(DorchScheduler *s, const char *name, double *out, char **err);
 DorchCode dg_scheduler_stop(DorchScheduler *s, int cancel_running, char **err);
+// Remote workers (remote.go). The options are DorchRemoteOptions' fields.
+DorchCode dg_executor_redis(const char *url, const char *queue, uint32_t visibility_ms,
+		uint32_t dispatch_ms, uint32_t max_payload, DorchExecutor **out, char **err);
+DorchCode dg_pipeline_add_remote_task(DorchPipeline *p, const char *name, DorchExecutor *e,
+		uint32_t retries, uint32_t retry_delay_ms, int rule, uint32_t timeout_ms, char **err);
+DorchCode dg_worker_new(const char *url, const char *queue, uint32_t visibility_ms,
+		uint32_t dispatch_ms, uint32_t max_payload, DorchWorker **out, char **err);
+DorchCode dg_worker_add_task(DorchWorker *w, const char *name, uintptr_t h, char **err);
+DorchCode dg_worker_set_concurrency(DorchWorker *w, uint32_t n, char **err);
+DorchCode dg_worker_run(DorchWorker *w, DorchCancelToken *stop, char **err);
 
 #endif

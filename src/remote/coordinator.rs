@@ -13,9 +13,15 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(100);
 /// After asking a worker to stop, how long to wait for its answer at most.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often a taken task's claim is checked (is its worker alive?).
+const HELD_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs one attempt of a remote task: its result, or why it failed.
-pub(super) fn dispatch(exec: &RedisExecutor, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
+pub(super) fn dispatch(
+    exec: &RedisExecutor,
+    function: &str,
+    ctx: &mut TaskContext<'_>,
+) -> Result<(), TaskError> {
     let opts = exec.options();
     let queue = exec.queue().to_string();
     let name = ctx.task_name().to_string();
@@ -44,6 +50,7 @@ pub(super) fn dispatch(exec: &RedisExecutor, ctx: &mut TaskContext<'_>) -> Resul
         id: uuid::Uuid::new_v4().simple().to_string(),
         run_id: ctx.run_id().to_string(),
         task: name.clone(),
+        function: function.to_string(),
         attempt: ctx.attempt(),
         timeout_ms: ctx.deadline().map_or(0, |d| {
             (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
@@ -55,7 +62,7 @@ pub(super) fn dispatch(exec: &RedisExecutor, ctx: &mut TaskContext<'_>) -> Resul
     let mut out = Waiter {
         exec,
         queue: &queue,
-        name: &name,
+        name: function,
         msg: &msg,
         entry: String::new(),
     }
@@ -122,9 +129,10 @@ impl Waiter<'_> {
         let id = &self.msg.id;
         let result_key = protocol::result_key(self.queue, id);
         let deliveries_key = protocol::deliveries_key(self.queue, id);
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut taken = false;
         let mut stop_sent: Option<(Instant, String)> = None;
+        let mut last_held_check = Instant::now();
         let mut sent = false;
         loop {
             let step = (|| -> redis::RedisResult<Option<TaskResult>> {
@@ -170,7 +178,7 @@ impl Waiter<'_> {
                 Err(e) if is_server_error(&e) || e.kind() == redis::ErrorKind::Parse => {
                     return Err(Lost::Task(format!(
                         "remote task '{}' on queue '{}': Redis refused a command: {e}",
-                        self.name, self.queue
+                        self.msg.task, self.queue
                     )))
                 }
                 Err(e) => {
@@ -186,11 +194,16 @@ impl Waiter<'_> {
                         .map_err(|c| {
                             Lost::Connection(format!(
                                 "remote task '{}' on queue '{}' lost Redis ({e}) and could not reconnect: {}",
-                                self.name, self.queue, c.message()
+                                self.msg.task, self.queue, c.message()
                             ))
                         })?;
                     *conn = fresh;
                     sent = self.still_queued(conn).unwrap_or(false);
+                    if !sent {
+                        // Sent again: the dispatch timeout starts over.
+                        taken = false;
+                        started = Instant::now();
+                    }
                     continue;
                 }
             }
@@ -201,12 +214,26 @@ impl Waiter<'_> {
                     .query::<i64>(conn);
                 return Err(Lost::Task(format!(
                     "no worker took remote task '{}' from queue '{}' within {} ms (is a worker serving '{}' on '{}' running?)",
-                    self.name,
+                    self.msg.task,
                     self.queue,
                     opts.dispatch_timeout.as_millis(),
                     self.name,
                     self.queue
                 )));
+            }
+            if taken && last_held_check.elapsed() >= HELD_CHECK {
+                last_held_check = Instant::now();
+                if let Ok(Some(idle)) = self.idle(conn) {
+                    if idle >= opts.visibility_timeout + opts.dispatch_timeout {
+                        self.cleanup(conn);
+                        return Err(Lost::Task(format!(
+                            "remote task '{}' on queue '{}': the worker holding it stopped and no other worker took it within {} ms",
+                            self.msg.task,
+                            self.queue,
+                            (opts.visibility_timeout + opts.dispatch_timeout).as_millis()
+                        )));
+                    }
+                }
             }
             if let Some((at, why)) = &stop_sent {
                 if at.elapsed() >= STOP_GRACE.min(opts.visibility_timeout) {
@@ -215,6 +242,19 @@ impl Waiter<'_> {
                 }
             }
         }
+    }
+
+    /// How long the task has gone without its holder renewing its claim
+    /// (`None` when no worker holds it).
+    fn idle(&self, conn: &mut redis::Connection) -> redis::RedisResult<Option<Duration>> {
+        let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(self.stream())
+            .arg(protocol::GROUP)
+            .arg(&self.entry)
+            .arg(&self.entry)
+            .arg(1)
+            .query(conn)?;
+        Ok(pending.first().map(|p| Duration::from_millis(p.2)))
     }
 
     /// Whether the task is still in Redis (in its stream, or taken).

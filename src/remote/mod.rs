@@ -191,8 +191,19 @@ impl RedisExecutor {
     /// for any task. Its upstream outputs and the run's initial context
     /// travel with it, its output comes back to the run.
     pub fn task(&self, name: impl Into<String>) -> Task {
+        let name = name.into();
+        self.task_running(name.clone(), &name)
+    }
+
+    /// A task named `name` that runs the worker function registered as
+    /// `function` (so that many tasks of a pipeline, a fan-out, can run one
+    /// function on different inputs). Inside, `task_name()` is `name`.
+    pub fn task_running(&self, name: impl Into<String>, function: &str) -> Task {
         let exec = self.clone();
-        Task::new(name, move |ctx| coordinator::dispatch(&exec, ctx))
+        let function = function.to_string();
+        Task::new(name, move |ctx| {
+            coordinator::dispatch(&exec, &function, ctx)
+        })
     }
 
     fn take_conn(&self) -> Result<redis::Connection> {

@@ -36,6 +36,8 @@ pub(crate) struct TaskMessage {
     pub(crate) id: String,
     pub(crate) run_id: String,
     pub(crate) task: String,
+    /// The worker function to run (the task's name unless set otherwise).
+    pub(crate) function: String,
     pub(crate) attempt: u32,
     /// Time left before the task's own timeout, in ms; 0 = none.
     pub(crate) timeout_ms: u64,
@@ -92,6 +94,7 @@ impl TaskMessage {
             ("id", self.id.clone().into_bytes()),
             ("run_id", self.run_id.clone().into_bytes()),
             ("task", self.task.clone().into_bytes()),
+            ("fn", self.function.clone().into_bytes()),
             ("attempt", self.attempt.to_string().into_bytes()),
             ("timeout_ms", self.timeout_ms.to_string().into_bytes()),
             ("upstream", refs(&self.upstream)),
@@ -113,6 +116,7 @@ impl TaskMessage {
             id: text(get("id")?)?,
             run_id: text(get("run_id")?)?,
             task: text(get("task")?)?,
+            function: text(get("fn")?)?,
             attempt: text(get("attempt")?)?.parse().map_err(|_| bad("attempt"))?,
             timeout_ms: text(get("timeout_ms")?)?
                 .parse()
@@ -193,6 +197,7 @@ mod tests {
             id: "i".into(),
             run_id: "r".into(),
             task: "t".into(),
+            function: "f".into(),
             attempt: 2,
             timeout_ms: 5,
             upstream: vec![("a".into(), b"\x00\xff".to_vec()), ("b".into(), vec![])],

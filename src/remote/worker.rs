@@ -193,6 +193,9 @@ impl Worker {
         let vis = self.opts.visibility_timeout;
         let mut last_renew = Instant::now();
         let mut last_reclaim: Option<Instant> = None;
+        // Tasks this worker read without a slot for them and handed back:
+        // it claims them again (first) as its slots free up.
+        let mut handed_back = false;
         while !stop.is_cancelled() {
             let step = (|| -> redis::RedisResult<()> {
                 let free = self
@@ -200,16 +203,24 @@ impl Worker {
                     .saturating_sub(state.in_flight.lock().len());
                 if free > 0 {
                     let mut jobs = Vec::new();
-                    if last_reclaim.is_none_or(|t| t.elapsed() >= vis / 2) {
+                    if handed_back || last_reclaim.is_none_or(|t| t.elapsed() >= vis / 2) {
                         for s in streams {
                             if jobs.len() < free {
                                 jobs.extend(self.reclaim(&mut conn, s, free - jobs.len())?);
                             }
                         }
+                        // Claimed all there was (none of it left handed back).
+                        handed_back = handed_back && jobs.len() >= free;
                         last_reclaim = Some(Instant::now());
                     }
                     if jobs.is_empty() {
                         jobs = self.read(&mut conn, streams, free)?;
+                        if jobs.len() > free {
+                            // COUNT applies per stream: hand back what this
+                            // worker has no slot for, for any worker to claim.
+                            self.hand_back(&mut conn, jobs.split_off(free))?;
+                            handed_back = true;
+                        }
                     }
                     self.take(&mut conn, jobs, state, tx)?;
                 } else {
@@ -307,6 +318,26 @@ impl Worker {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// Makes `jobs` (read, not started) claimable at once by any worker:
+    /// their idle time is set beyond the visibility timeout.
+    fn hand_back(&self, conn: &mut redis::Connection, jobs: Vec<Job>) -> redis::RedisResult<()> {
+        let idle = self.opts.visibility_timeout.as_millis() as u64 * 2 + 1;
+        let mut pipe = redis::pipe();
+        for j in &jobs {
+            pipe.cmd("XCLAIM")
+                .arg(&j.stream)
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg(0)
+                .arg(&j.entry)
+                .arg("IDLE")
+                .arg(idle)
+                .arg("JUSTID")
+                .ignore();
+        }
+        pipe.query::<()>(conn)
     }
 
     /// Records the deliveries of `jobs` and hands them to the runners.
@@ -420,8 +451,8 @@ impl Worker {
 
     /// Runs one task message with a context built from it.
     fn execute(&self, m: &TaskMessage, cancel: &CancelToken) -> Outcome {
-        let Some(func) = self.tasks.get(&m.task) else {
-            return Outcome::Failure(format!("this worker has no task named '{}'", m.task));
+        let Some(func) = self.tasks.get(&m.function) else {
+            return Outcome::Failure(format!("this worker has no task named '{}'", m.function));
         };
         let index: HashMap<String, usize> = m
             .upstream
