@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "DORCH_SCHED_CHILD";
-const INTERVAL_MS: u64 = 250;
+const INTERVAL_MS: u64 = 500;
 
-/// Child mode: `url|pipeline|run_for_ms`. Schedules "shared" every 250 ms
+/// Child mode: `url|pipeline|run_for_ms`. Schedules "shared" every 500 ms
 /// with `url` as both history and claims backend, for `run_for_ms`.
 #[test]
 fn sched_child() {
@@ -77,32 +77,40 @@ fn check_once_across_processes(url: &str) {
     let runs = backend.list_runs(Some(&pipeline), 10_000).unwrap();
     let mut starts: Vec<f64> = runs.iter().map(|r| r.start_time).collect();
     starts.sort_by(f64::total_cmp);
-    // Each fire time ran once in all: runs of one fire would start within
-    // milliseconds of each other; fires are 250 ms apart.
-    for w in starts.windows(2) {
+    // Each fire time ran once in all. Interval fires are the multiples of
+    // the interval since the epoch and a run starts after its fire time, so
+    // a run's fire is the multiple at or before its start, as long as it
+    // started less than one interval late (a loaded machine delays a start
+    // by tens of milliseconds, not 500).
+    let interval = INTERVAL_MS as f64 / 1000.0;
+    let fires: Vec<i64> = starts
+        .iter()
+        .map(|s| (s / interval).floor() as i64)
+        .collect();
+    for w in fires.windows(2) {
         assert!(
-            w[1] - w[0] > 0.1,
-            "{url}: two runs {:.3} s apart: {starts:?}",
-            w[1] - w[0]
+            w[0] != w[1],
+            "{url}: fire {} ran twice: {starts:?}",
+            w[0] as f64 * interval
         );
     }
     // About one run per fire time while the processes ran (start-up takes
     // a moment on a loaded machine: generous margin).
     let span = t1 - t0;
-    let most = (span / 0.25).ceil() as usize + 1;
+    let most = (span / interval).ceil() as usize + 1;
     assert!(
-        starts.len() >= 8 && starts.len() <= most,
+        starts.len() >= 5 && starts.len() <= most,
         "{url}: {} runs in {span:.1} s",
         starts.len()
     );
     // The killed process's schedule kept firing from the others.
     let after = starts.iter().filter(|s| **s > killed_at + 0.3).count();
-    assert!(after >= 4, "{url}: {after} runs after the kill: {starts:?}");
+    assert!(after >= 3, "{url}: {after} runs after the kill: {starts:?}");
     // The schedule is recorded with its last fire.
     let recs = backend.list_schedules().unwrap();
     let rec = recs.iter().find(|r| r.name == "shared").expect("recorded");
     assert_eq!(rec.pipeline, pipeline);
-    assert_eq!(rec.spec, "every 250 ms");
+    assert_eq!(rec.spec, "every 500 ms");
     assert_eq!(rec.overlap, "skip");
     let last = rec.last_fire.expect("a last fire");
     assert!(
