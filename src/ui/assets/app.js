@@ -99,6 +99,24 @@
     return (n / 1048576).toFixed(1) + " MiB";
   }
 
+  // The graph layout library (~280 KB) is only needed on a run's page: it is
+  // loaded on first use (or once the first page has rendered), so the runs
+  // list does not wait for it.
+  var dagrePromise = null;
+  function loadDagre() {
+    if (window.dagre) return Promise.resolve();
+    if (!dagrePromise) {
+      dagrePromise = new Promise(function (resolve) {
+        var s = document.createElement("script");
+        s.src = "/assets/dagre.min.js";
+        s.onload = resolve;
+        s.onerror = resolve; // drawDag reports the missing library
+        document.head.appendChild(s);
+      });
+    }
+    return dagrePromise;
+  }
+
   // ---------- HTTP ----------
   function api(path, opts) {
     opts = opts || {};
@@ -256,6 +274,7 @@
 
     load(false).then(function () {
       if (gen === generation && runsState.scrollY) { window.scrollTo(0, runsState.scrollY); runsState.scrollY = 0; }
+      setTimeout(loadDagre, 1500);
     });
     // Auto-refresh keeps filters, the page cursor and the scroll position.
     timer = setInterval(function () { load(true); }, REFRESH_MS);
@@ -279,7 +298,8 @@
     var drawnDag = null; // DAG drawn once per page; only colours are updated on refresh
 
     function load() {
-      return api("/api/runs/" + encodeURIComponent(runId)).then(function (run) {
+      return Promise.all([api("/api/runs/" + encodeURIComponent(runId)), loadDagre()]).then(function (res) {
+        var run = res[0];
         if (gen !== generation) return;
         renderRun(content, run);
         if (run.status !== "RUNNING") stopTimer();
