@@ -57,7 +57,7 @@ fi
 
 BENCH_DB=${DORCH_UI_BENCH_DB:-}
 if [ -z "$BENCH_DB" ]; then
-    for f in "$TARGET"/ui-bench/*.db "$TARGET"/ui_bench*.db "$TARGET"/ui-bench*.db; do
+    for f in "$TARGET"/ui-bench*/*.db "$TARGET"/ui_bench*.db "$TARGET"/ui-bench*.db; do
         if [ -f "$f" ]; then BENCH_DB=$f; break; fi
     done
 fi
