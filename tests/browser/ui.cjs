@@ -229,7 +229,7 @@ async function main() {
       // `dremioorch ui` serves the file as it is; without it, ui_demo serves
       // it (adding its few demo runs).
       if (CLI && fs.existsSync(CLI)) {
-        big = await startServer(CLI, ["ui", "--backend", "sqlite://" + path.resolve(BENCH_DB), "--listen", "127.0.0.1:0"],
+        big = await startServer(CLI, ["ui", "--backend", "sqlite:///" + path.resolve(BENCH_DB), "--listen", "127.0.0.1:0"],
           { DORCH_UI_USER: "", DORCH_UI_PASSWORD: "" }).catch((e) => { console.log("dremioorch ui unusable (" + e.message.split("\n")[0] + "); using ui_demo"); return null; });
       }
       if (!big) big = await startServer(DEMO, [path.resolve(BENCH_DB)]);
