@@ -531,3 +531,43 @@ fn history_mode_lists_the_pipelines_of_the_history() {
     let r = request(a, "POST", "/api/pipelines/x/trigger", &[]);
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn command_line_ui_serves_until_sigterm() {
+    use std::io::BufRead;
+    let (dir, b) = sqlite("cli");
+    saved(&*b, "from-cli", 3.0, RunStatus::Success);
+    drop(b);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dremioorch"))
+        .args(["ui", "--listen", "127.0.0.1:0", "--backend"])
+        .arg(dir.0.join("h.db"))
+        .env("DORCH_UI_USER", "u")
+        .env("DORCH_UI_PASSWORD", "p")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(get(addr, "/api/pipelines").status, 401);
+    // "u:p" in base64.
+    let r = request(
+        addr,
+        "GET",
+        "/api/pipelines",
+        &[("Authorization", "Basic dTpw")],
+    );
+    assert_eq!(r.json(), serde_json::json!(["from-cli"]));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(addr).is_err());
+}

@@ -11,6 +11,8 @@ mod fail;
 mod json;
 mod list;
 mod maintain;
+#[cfg(feature = "ui")]
+mod serve;
 mod show;
 mod table;
 mod text;
@@ -52,7 +54,11 @@ pub fn main() -> ExitCode {
 
 fn execute(cli: &Cli) -> Outcome {
     let paint = Paint::detect();
-    let Command::Runs(cmd) = &cli.command;
+    let cmd = match &cli.command {
+        Command::Runs(cmd) => cmd,
+        #[cfg(feature = "ui")]
+        Command::Ui(a) => return serve::run(open(&cli.backend)?, a),
+    };
     if let RunsCommand::Purge(a) = cmd {
         maintain::check_purge_confirmable(a)?;
     }
