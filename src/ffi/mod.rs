@@ -26,6 +26,8 @@ mod listener;
 mod pipeline;
 mod result;
 mod run_list;
+#[cfg(feature = "ui")]
+mod ui;
 
 pub use backend::*;
 pub use cancel::*;
@@ -38,6 +40,8 @@ pub use listener::*;
 pub use pipeline::*;
 pub use result::*;
 pub use run_list::*;
+#[cfg(feature = "ui")]
+pub use ui::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{RunStatus, TaskStatus, TriggerRule};

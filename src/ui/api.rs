@@ -324,14 +324,12 @@ pub(super) async fn trigger(
     Path(name): Path<String>,
 ) -> Response {
     let pipeline = shared.pipelines.read().get(&name).cloned();
-    let Some(pipeline) = pipeline else {
+    let Some(run) = pipeline else {
         return error(StatusCode::NOT_FOUND, "pipeline not found");
     };
     let started = std::thread::Builder::new()
         .name("dremioorch-ui-run".into())
-        .spawn(move || {
-            let _ = pipeline.run();
-        });
+        .spawn(move || run());
     match started {
         Ok(_) => json(
             StatusCode::ACCEPTED,

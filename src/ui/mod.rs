@@ -37,10 +37,13 @@ pub struct UiOptions {
     pub pipelines_from_history: bool,
 }
 
+/// Starts one run of a registered pipeline (on the calling thread).
+pub(crate) type Runner = Arc<dyn Fn() + Send + Sync>;
+
 /// State shared by the request handlers.
 pub(crate) struct Shared {
     pub(crate) backend: BackendRef,
-    pub(crate) pipelines: RwLock<BTreeMap<String, Arc<Pipeline>>>,
+    pub(crate) pipelines: RwLock<BTreeMap<String, Runner>>,
     pub(crate) credentials: Option<[u8; 32]>,
     pub(crate) pipelines_from_history: bool,
 }
@@ -115,10 +118,18 @@ impl Ui {
     /// now" button (`POST /api/pipelines/{name}/trigger`) runs it on a new
     /// thread. A pipeline of the same name is replaced.
     pub fn add_pipeline(&self, pipeline: Arc<Pipeline>) {
-        self.shared
-            .pipelines
-            .write()
-            .insert(pipeline.name().to_string(), pipeline);
+        let name = pipeline.name().to_string();
+        self.add_runner(
+            name,
+            Arc::new(move || {
+                let _ = pipeline.run();
+            }),
+        );
+    }
+
+    /// Registers pipeline `name`, run by `run` (what the C API registers).
+    pub(crate) fn add_runner(&self, name: String, run: Runner) {
+        self.shared.pipelines.write().insert(name, run);
     }
 
     /// The address the server listens on (the actual port when 0 was asked).
