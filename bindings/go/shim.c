@@ -274,3 +274,15 @@ DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uin
 DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original) {
 	return dorch_resume_sink_set(sink, original);
 }
+
+DorchCode dg_ui_start(DorchBackend *b, const char *listen, const char *user, const char *password,
+                      DorchUi **out, char **err) {
+	DorchUiOptions o = {sizeof(DorchUiOptions), listen, user, password};
+	DG_RET(err, dorch_ui_start(b, &o, out));
+}
+DorchCode dg_ui_add_pipeline(DorchUi *ui, DorchPipeline *p, char **err) {
+	DG_RET(err, dorch_ui_add_pipeline(ui, p));
+}
+DorchCode dg_ui_address(const DorchUi *ui, char **out, char **err) {
+	DG_RET(err, dorch_ui_address(ui, out));
+}

@@ -80,4 +80,9 @@ DorchCode dg_output_sink_push(DorchOutputSink *sink, const char *task, const uin
 		size_t len, int stored);
 DorchCode dg_resume_sink_set(DorchResumeSink *sink, const char *original);
 
+DorchCode dg_ui_start(DorchBackend *b, const char *listen, const char *user, const char *password,
+                      DorchUi **out, char **err);
+DorchCode dg_ui_add_pipeline(DorchUi *ui, DorchPipeline *p, char **err);
+DorchCode dg_ui_address(const DorchUi *ui, char **out, char **err);
+
 #endif
