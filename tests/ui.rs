@@ -571,3 +571,41 @@ fn command_line_ui_serves_until_sigterm() {
     assert!(status.success(), "{status:?}");
     assert!(TcpStream::connect(addr).is_err());
 }
+
+fn pg_dsn() -> String {
+    std::env::var("DORCH_TEST_PG_DSN")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_string())
+}
+
+#[test]
+fn paging_filters_and_dag_on_postgres() {
+    use dremioorch::PostgresBackend;
+    let table = format!("dorch_ui_{}", std::process::id());
+    let pg: BackendRef = Arc::new(PostgresBackend::connect(Some(&pg_dsn()), Some(&table)).unwrap());
+    paging_and_filters(pg.clone());
+    detail_dag_and_trigger(pg.clone());
+    // Purging deletes the runs' DAG links with them.
+    let ids: Vec<String> = pg
+        .list_runs(Some("demo"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert!(pg.get_run_dag(&ids[0]).unwrap().is_some());
+    pg.purge(dremioorch::now_seconds() + 10.0, None, false)
+        .unwrap();
+    assert!(pg.get_run_dag(&ids[0]).unwrap().is_none());
+    let mut c = postgres::Client::connect(&pg_dsn(), postgres::NoTls).unwrap();
+    for suffix in [
+        "_dag",
+        "_run_dag",
+        "_task_output",
+        "_run_meta",
+        "_task_state",
+        "_task_detail",
+        "",
+    ] {
+        c.batch_execute(&format!("DROP TABLE IF EXISTS \"{table}{suffix}\" CASCADE"))
+            .unwrap();
+    }
+}
