@@ -609,3 +609,43 @@ fn paging_filters_and_dag_on_postgres() {
             .unwrap();
     }
 }
+
+#[test]
+fn paging_filters_and_dag_on_mysql() {
+    use dremioorch::MySqlBackend;
+    let url = std::env::var("DORCH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string());
+    let table = format!("dorch_ui_{}", std::process::id());
+    let my: BackendRef = Arc::new(MySqlBackend::connect(Some(&url), Some(&table)).unwrap());
+    paging_and_filters(my.clone());
+    detail_dag_and_trigger(my.clone());
+    let ids: Vec<String> = my
+        .list_runs(Some("demo"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert!(my.get_run_dag(&ids[0]).unwrap().is_some());
+    my.purge(dremioorch::now_seconds() + 10.0, None, false)
+        .unwrap();
+    assert!(my.get_run_dag(&ids[0]).unwrap().is_none());
+    drop(my);
+    let tables = [
+        "_task_state",
+        "_task_detail",
+        "_task_output",
+        "_run_meta",
+        "_dag",
+        "_run_dag",
+        "",
+    ]
+    .iter()
+    .map(|s| format!("`{table}{s}`"))
+    .collect::<Vec<_>>()
+    .join(", ");
+    let out = std::process::Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-u", "root", "test", "-e"])
+        .arg(format!("DROP TABLE IF EXISTS {tables}"))
+        .status();
+    let _ = out;
+}
