@@ -145,7 +145,12 @@ fn main() {
     )
     .unwrap();
     let a = ui.address();
-    measure(a, "GET /api/runs (dremioframe's 50 newest)", "/api/runs", 20.0);
+    measure(
+        a,
+        "GET /api/runs (dremioframe's 50 newest)",
+        "/api/runs",
+        20.0,
+    );
     measure(a, "GET /api/runs?limit=50", "/api/runs?limit=50", 20.0);
     measure(
         a,
