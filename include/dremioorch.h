@@ -259,6 +259,12 @@ typedef struct DorchTaskDetailList DorchTaskDetailList;
 typedef struct DorchTaskDetailSink DorchTaskDetailSink;
 
 /**
+ * A running web UI (opaque). Free it with `dorch_ui_free`, which stops
+ * the server.
+ */
+typedef struct DorchUi DorchUi;
+
+/**
  * A worker serving the remote tasks of one queue (opaque). Free it with
  * `dorch_worker_free` once `dorch_worker_run` has returned.
  */
@@ -692,6 +698,33 @@ typedef struct DorchSchedule {
      */
     uint32_t max_catchup;
 } DorchSchedule;
+
+/**
+ * How `dorch_ui_start` serves. Set `struct_size` to
+ * `sizeof(DorchUiOptions)`; fields beyond a smaller `struct_size` (an
+ * older host) count as NULL. Every string is borrowed for the call and
+ * copied; NULL means the default.
+ */
+typedef struct DorchUiOptions {
+    /**
+     * `sizeof(DorchUiOptions)`.
+     */
+    uint32_t struct_size;
+    /**
+     * `host:port` to listen on; NULL is `127.0.0.1:8080`. Port 0 picks a
+     * free port (see `dorch_ui_address`).
+     */
+    const char *listen;
+    /**
+     * With `password`, every request needs these HTTP basic credentials.
+     * Both or neither.
+     */
+    const char *username;
+    /**
+     * See `username`.
+     */
+    const char *password;
+} DorchUiOptions;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1370,6 +1403,38 @@ enum DorchCode dorch_scheduler_stop(struct DorchScheduler *s, bool cancel_runnin
  * is accepted.
  */
 void dorch_scheduler_free(struct DorchScheduler *s);
+
+/**
+ * Starts the web UI over backend `b`'s history (the UI keeps its own
+ * reference to the backend). `opts_or_null` is borrowed for the call.
+ * Errors: NULL `b` or `out`, invalid UTF-8 or an empty string in the
+ * options, only one of username and password (`DORCH_ERR_INVALID_ARGUMENT`
+ * / `DORCH_ERR_NULL`), an address that cannot be bound
+ * (`DORCH_ERR_CONFIG`). Free `*out` with `dorch_ui_free`.
+ */
+enum DorchCode dorch_ui_start(struct DorchBackend *b,
+                              const struct DorchUiOptions *opts_or_null,
+                              struct DorchUi **out);
+
+/**
+ * Registers pipeline `p` with the UI: it is listed on the Pipelines page
+ * and its "Run now" button runs it on a new thread. The UI keeps its own
+ * reference to the pipeline, so the host may free `p` afterwards. A
+ * pipeline of the same name replaces the earlier one.
+ */
+enum DorchCode dorch_ui_add_pipeline(struct DorchUi *ui, struct DorchPipeline *p);
+
+/**
+ * The address the UI listens on, `"127.0.0.1:PORT"` (the actual port
+ * when 0 was asked), in `*out` (owned: free it with `dorch_string_free`).
+ */
+enum DorchCode dorch_ui_address(const struct DorchUi *ui, char **out);
+
+/**
+ * Stops the server (requests in progress finish first) and frees the UI.
+ * NULL is accepted. Runs started from the page keep going.
+ */
+void dorch_ui_free(struct DorchUi *ui);
 
 #ifdef __cplusplus
 }  // extern "C"

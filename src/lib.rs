@@ -28,16 +28,20 @@ pub mod backend;
 pub mod cli;
 mod error;
 pub mod ffi;
+pub mod history;
 mod model;
 mod pipeline;
 pub mod remote;
 pub mod schedule;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 pub use backend::{
     Backend, BackendRef, MemoryBackend, MySqlBackend, PostgresBackend, ScheduleRecord,
     SqliteBackend,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use history::{RunDag, RunQuery};
 pub use model::{
     now_seconds, parse_tasks_json, OutputRef, PipelineRun, RunListing, RunStatus, StoredOutput,
     TaskDetail, TaskStatus, TaskUpdate, TriggerRule, UnreadableRun,

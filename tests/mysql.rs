@@ -620,6 +620,8 @@ fn table_names_up_to_the_identifier_limit() {
         format!("{l}_task_output"),
         format!("{l}_schedules"),
         format!("{l}_sched_claims"),
+        format!("{l}_dag"),
+        format!("{l}_run_dag"),
         format!("idx_{l}_pipeline"),
         format!("idx_{l}_pipeline_start"),
         format!("idx_{l}_start_time"),

@@ -338,4 +338,14 @@ DorchCode dg_worker_set_concurrency(DorchWorker *w, uint32_t n, char **err) {
 }
 DorchCode dg_worker_run(DorchWorker *w, DorchCancelToken *stop, char **err) {
 	DG_RET(err, dorch_worker_run(w, stop));
+DorchCode dg_ui_start(DorchBackend *b, const char *listen, const char *user, const char *password,
+                      DorchUi **out, char **err) {
+	DorchUiOptions o = {sizeof(DorchUiOptions), listen, user, password};
+	DG_RET(err, dorch_ui_start(b, &o, out));
+}
+DorchCode dg_ui_add_pipeline(DorchUi *ui, DorchPipeline *p, char **err) {
+	DG_RET(err, dorch_ui_add_pipeline(ui, p));
+}
+DorchCode dg_ui_address(const DorchUi *ui, char **out, char **err) {
+	DG_RET(err, dorch_ui_address(ui, out));
 }

@@ -97,5 +97,9 @@ DorchCode dg_worker_new(const char *url, const char *queue, uint32_t visibility_
 DorchCode dg_worker_add_task(DorchWorker *w, const char *name, uintptr_t h, char **err);
 DorchCode dg_worker_set_concurrency(DorchWorker *w, uint32_t n, char **err);
 DorchCode dg_worker_run(DorchWorker *w, DorchCancelToken *stop, char **err);
+DorchCode dg_ui_start(DorchBackend *b, const char *listen, const char *user, const char *password,
+                      DorchUi **out, char **err);
+DorchCode dg_ui_add_pipeline(DorchUi *ui, DorchPipeline *p, char **err);
+DorchCode dg_ui_address(const DorchUi *ui, char **out, char **err);
 
 #endif

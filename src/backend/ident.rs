@@ -67,6 +67,16 @@ pub(crate) fn run_meta_table_name(table: &str) -> String {
     format!("{table}_run_meta")
 }
 
+/// The name of the DAG table (one row per distinct DAG) of run table `table`.
+pub(crate) fn dag_table_name(table: &str) -> String {
+    format!("{table}_dag")
+}
+
+/// The name of the run -> DAG table of run table `table`.
+pub(crate) fn run_dag_table_name(table: &str) -> String {
+    format!("{table}_run_dag")
+}
+
 /// The name of the task output table of run table `table`.
 pub(crate) fn output_table_name(table: &str) -> String {
     format!("{table}_task_output")

@@ -2,6 +2,7 @@
 
 use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
+use crate::history::RunDag;
 use crate::model::{
     now_seconds, OutputRef, PipelineRun, RunStatus, StoredOutput, TaskDetail, TaskStatus,
     TaskUpdate,
@@ -43,6 +44,8 @@ struct Stored {
     /// When the owner last renewed its lease, and its renewal interval.
     lease: Option<(f64, Duration)>,
     resumed_from: Option<String>,
+    /// The DAG the run ran, shared by the runs of an unchanged pipeline.
+    dag: Option<std::sync::Arc<RunDag>>,
 }
 
 impl Stored {
@@ -53,6 +56,7 @@ impl Stored {
             outputs: BTreeMap::new(),
             lease: None,
             resumed_from: None,
+            dag: None,
         }
     }
 }
@@ -128,6 +132,33 @@ impl Backend for MemoryBackend {
 
     fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
         Ok(self.lock().schedules.values().cloned().collect())
+    }
+
+    fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
+        let mut st = self.lock();
+        // Runs of an unchanged pipeline share the previous run's DAG.
+        let shared = st
+            .order
+            .back()
+            .and_then(|id| st.runs.get(id))
+            .and_then(|s| s.dag.clone())
+            .filter(|d| **d == *dag)
+            .unwrap_or_else(|| std::sync::Arc::new(dag.clone()));
+        match st.runs.get_mut(run_id) {
+            Some(stored) => {
+                stored.dag = Some(shared);
+                Ok(())
+            }
+            None => Err(Error::not_found(format!("run {run_id} not found"))),
+        }
+    }
+
+    fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {
+        Ok(self
+            .lock()
+            .runs
+            .get(run_id)
+            .and_then(|s| s.dag.as_deref().cloned()))
     }
 
     fn save_run(&self, run: &PipelineRun) -> Result<()> {

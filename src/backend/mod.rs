@@ -11,6 +11,7 @@ mod postgres;
 mod rows;
 pub(crate) mod serial;
 mod sqlite;
+mod sqlite_dag;
 mod sqlite_history;
 pub(crate) mod sqlite_schedules;
 mod url;
@@ -27,6 +28,7 @@ pub use url::{open, sqlite_path};
 
 use crate::error::Error;
 use crate::error::Result;
+use crate::history::{RunDag, RunQuery};
 use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,6 +150,34 @@ pub trait Backend: Send + Sync {
         Err(Error::unsupported(
             "this backend does not link resumed runs",
         ))
+    }
+
+    /// Stores the DAG run `run_id` of pipeline `pipeline` runs, once per
+    /// distinct DAG (keyed by its content) plus one small row per run. Runs
+    /// call it when they start; `Unsupported` (the default) is ignored.
+    fn save_dag(&self, run_id: &str, pipeline: &str, dag: &RunDag) -> Result<()> {
+        let _ = (run_id, pipeline, dag);
+        Err(Error::unsupported("this backend does not store DAGs"))
+    }
+
+    /// The DAG stored for run `run_id`, `None` when none was. Default:
+    /// `Unsupported`.
+    fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {
+        let _ = run_id;
+        Err(Error::unsupported("this backend does not store DAGs"))
+    }
+
+    /// A filtered page of runs, newest `start_time` first (see
+    /// [`RunQuery`]). This default reads the runs through
+    /// [`list_runs`](Self::list_runs) and filters them in memory; the SQL
+    /// backends filter and page in the query.
+    fn query_runs(&self, query: &RunQuery) -> Result<Vec<PipelineRun>> {
+        let all = self.list_runs(query.pipeline.as_deref(), u32::MAX)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| query.matches(r))
+            .take(query.limit as usize)
+            .collect())
     }
 
     /// As [`list_runs`](Self::list_runs), also naming the stored rows that

@@ -381,7 +381,7 @@ impl MySqlBackend {
             list_pipeline: format!(
                 "{select} WHERE r.pipeline_name = ? ORDER BY r.start_time DESC LIMIT ?"
             ),
-            history: history::HistorySql::new(&table),
+            history: history::HistorySql::new(&table, &select),
         };
         let connect_timeout = opts
             .get_tcp_connect_timeout()
@@ -925,6 +925,20 @@ impl Backend for MySqlBackend {
 
     fn list_schedules(&self) -> Result<Vec<super::ScheduleRecord>> {
         self.list_schedules_impl()
+    }
+
+    fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &crate::history::RunDag) -> Result<()> {
+        self.write_dag(run_id, dag)
+    }
+
+    fn get_run_dag(&self, run_id: &str) -> Result<Option<crate::history::RunDag>> {
+        self.read_dag(run_id)
+    }
+
+    /// One statement with bound parameters, served by the `(start_time)`
+    /// or `(pipeline_name, start_time)` index.
+    fn query_runs(&self, query: &crate::history::RunQuery) -> Result<Vec<PipelineRun>> {
+        self.query_runs_sql(query)
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

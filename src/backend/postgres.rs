@@ -540,7 +540,7 @@ impl PostgresBackend {
             list_pipeline: format!(
                 "{select} WHERE r.pipeline_name = $1 ORDER BY r.start_time DESC LIMIT $2"
             ),
-            history: history::HistorySql::new(&table, options.durable_task_updates),
+            history: history::HistorySql::new(&table, options.durable_task_updates, &select),
         };
         let schema = format!(
             "CREATE TABLE IF NOT EXISTS {t} (
@@ -939,6 +939,20 @@ impl Backend for PostgresBackend {
 
     fn list_schedules(&self) -> Result<Vec<super::ScheduleRecord>> {
         self.list_schedules_impl()
+    }
+
+    fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &crate::history::RunDag) -> Result<()> {
+        self.write_dag(run_id, dag)
+    }
+
+    fn get_run_dag(&self, run_id: &str) -> Result<Option<crate::history::RunDag>> {
+        self.read_dag(run_id)
+    }
+
+    /// One prepared statement; with no filter it is served by the
+    /// `(start_time)` index.
+    fn query_runs(&self, query: &crate::history::RunQuery) -> Result<Vec<PipelineRun>> {
+        self.query_runs_sql(query)
     }
 
     fn list_runs(&self, pipeline_name: Option<&str>, limit: u32) -> Result<Vec<PipelineRun>> {

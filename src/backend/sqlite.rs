@@ -7,10 +7,12 @@
 //! docs/storage.md).
 
 use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
+use super::sqlite_dag::DAG_SCHEMA;
 use super::sqlite_history::HISTORY_SCHEMA;
 use super::sqlite_schedules::SCHEDULE_SCHEMA;
 use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
+use crate::history::{RunDag, RunQuery};
 use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
@@ -117,6 +119,7 @@ impl SqliteBackend {
                 .and_then(|_| conn.execute_batch(SCHEMA))
                 .and_then(|_| conn.execute_batch(HISTORY_SCHEMA))
                 .and_then(|_| conn.execute_batch(SCHEDULE_SCHEMA))
+                .and_then(|_| conn.execute_batch(DAG_SCHEMA))
                 .and_then(|_| add_detail_columns(&conn));
             match r {
                 Ok(()) => break,
@@ -514,6 +517,20 @@ impl Backend for SqliteBackend {
 
     fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
         self.list_schedules_impl()
+    }
+
+    fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
+        self.save_dag_impl(run_id, dag)
+    }
+
+    fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {
+        self.get_run_dag_impl(run_id)
+    }
+
+    /// One query with bound parameters, served by the `(start_time)` or
+    /// `(pipeline_name, start_time)` index.
+    fn query_runs(&self, query: &RunQuery) -> Result<Vec<PipelineRun>> {
+        self.query_runs_impl(query)
     }
 
     /// SQLite orders values of different types by type: a `start_time`

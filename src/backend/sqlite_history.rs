@@ -84,8 +84,9 @@ fn purge_params<'a>(
 }
 
 /// Our per-run tables, emptied of a purged run's rows before its `runs` row.
-const SIDE_TABLES: [&str; 4] = [
+const SIDE_TABLES: [&str; 5] = [
     "dorch_task_state",
+    "dorch_run_dag",
     "dorch_task_detail",
     "dorch_task_output",
     "dorch_run_meta",

@@ -44,6 +44,13 @@ pub(crate) enum Command {
     /// List the schedules recorded by schedulers sharing this backend
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// Serve the web UI over the history until Ctrl-C or SIGTERM
+    #[cfg(feature = "ui")]
+    #[command(
+        after_help = "Credentials: with DORCH_UI_USER and DORCH_UI_PASSWORD set, every request \
+                      needs them (HTTP basic auth). Prints the URL, then serves until Ctrl-C or SIGTERM."
+    )]
+    Ui(UiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +64,26 @@ pub(crate) struct SchedulesListArgs {
     /// Print a JSON array of schedules (name, pipeline, spec, timezone, overlap, last_fire, next_fire)
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `dremioorch ui`.
+#[cfg(feature = "ui")]
+#[derive(Debug, Args)]
+pub(crate) struct UiArgs {
+    /// Address to listen on (port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = crate::ui::DEFAULT_LISTEN)]
+    pub(crate) listen: String,
+    /// User name the UI asks for (with DORCH_UI_PASSWORD)
+    #[arg(long = "user", env = "DORCH_UI_USER", hide = true)]
+    pub(crate) user: Option<String>,
+    /// Password the UI asks for (with DORCH_UI_USER)
+    #[arg(
+        long = "password",
+        env = "DORCH_UI_PASSWORD",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) password: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,8 @@ mod json;
 mod list;
 mod maintain;
 mod schedules;
+#[cfg(feature = "ui")]
+mod serve;
 mod show;
 mod table;
 mod text;
@@ -65,6 +67,8 @@ fn execute(cli: &Cli) -> Outcome {
             RunsCommand::Purge(a) => maintain::purge(&*b, a)?,
         },
         Command::Schedules(SchedulesCommand::List(a)) => schedules::run(&*b, a, &paint)?,
+        #[cfg(feature = "ui")]
+        Command::Ui(a) => return serve::run(b, a),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -28,6 +28,8 @@ mod remote;
 mod result;
 mod run_list;
 mod schedule;
+#[cfg(feature = "ui")]
+mod ui;
 
 pub use backend::*;
 pub use cancel::*;
@@ -42,6 +44,8 @@ pub use remote::*;
 pub use result::*;
 pub use run_list::*;
 pub use schedule::*;
+#[cfg(feature = "ui")]
+pub use ui::*;
 
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{RunStatus, TaskStatus, TriggerRule};

@@ -266,6 +266,24 @@ pub(super) unsafe fn change<T>(
     result
 }
 
+impl DorchPipeline {
+    /// The pipeline's name and a function running it once (what the web
+    /// UI's "Run now" calls), holding a reference to the pipeline.
+    #[cfg(feature = "ui")]
+    pub(crate) fn ui_runner(&self) -> (String, crate::ui::Runner) {
+        let shared = self.shared.clone();
+        let name = shared.running(|p| p.name().to_string());
+        (
+            name,
+            Arc::new(move || {
+                shared.running(|p| {
+                    let _ = p.run();
+                })
+            }),
+        )
+    }
+}
+
 impl SharedPipeline {
     /// Runs `f` as a run in progress: changes are refused until it returns
     /// (or unwinds).

@@ -64,6 +64,25 @@ impl Pipeline {
         })
     }
 
+    /// The pipeline's tasks and dependency edges, as stored with each run
+    /// for drawing it (see [`Backend::save_dag`](crate::Backend::save_dag)).
+    pub fn run_dag(&self) -> crate::history::RunDag {
+        crate::history::RunDag {
+            tasks: self.tasks.iter().map(|t| t.name.clone()).collect(),
+            edges: self
+                .dag
+                .downstream
+                .iter()
+                .enumerate()
+                .flat_map(|(up, downs)| {
+                    downs
+                        .iter()
+                        .map(move |&d| (self.tasks[up].name.clone(), self.tasks[d].name.clone()))
+                })
+                .collect(),
+        }
+    }
+
     /// The pipeline's name, as stored with each of its runs.
     pub fn name(&self) -> &str {
         &self.name

@@ -60,7 +60,7 @@ build_and_run() { # compiler flags src name link [args...]
 
 for link in shared static; do
     for t in test_api test_custom_backend test_pipeline test_hardening test_spawn test_url test_durable \
-        test_custom_durable test_scheduler; do
+        test_custom_durable test_scheduler test_ui; do
         case_ "$t-$link" build_and_run gcc "$CFLAGS" "tests/c/$t.c" "$t" "$link"
     done
     case_ "test_run_control-$link" build_and_run gcc "$CFLAGS" tests/c/test_run_control.c \

@@ -13,11 +13,15 @@ use super::{
     TABLE_EXISTS,
 };
 use crate::backend::ident::{
-    detail_table_name, live_table_name, output_table_name, run_meta_table_name,
+    dag_table_name, detail_table_name, live_table_name, output_table_name, run_dag_table_name,
+    run_meta_table_name,
 };
 use crate::backend::lease_is_stale;
 use crate::backend::lost::{finish_lost_tasks, stored_lease};
+use crate::backend::rows::listing;
 use crate::error::{Error, Result};
+use crate::history::{RunDag, RunQuery};
+use crate::model::PipelineRun;
 use crate::model::{now_seconds, OutputRef, RunStatus, StoredOutput, TaskUpdate};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Row, TxOpts, Value};
@@ -44,11 +48,18 @@ pub(super) struct HistorySql {
     doomed_pipeline: String,
     count_all: String,
     count_pipeline: String,
+    save_dag: String,
+    save_run_dag: String,
+    get_dag: String,
+    /// Filtered runs: `{select} WHERE ` + the filters (see `query_runs_sql`).
+    select: String,
 }
 
 impl HistorySql {
-    pub(super) fn new(table: &str) -> Self {
+    pub(super) fn new(table: &str, select: &str) -> Self {
         let t = format!("`{table}`");
+        let dag = format!("`{}`", dag_table_name(table));
+        let run_dag = format!("`{}`", run_dag_table_name(table));
         let meta = format!("`{}`", run_meta_table_name(table));
         let output = format!("`{}`", output_table_name(table));
         let finished = "status IN ('SUCCESS', 'FAILED') AND start_time < ?";
@@ -94,6 +105,18 @@ impl HistorySql {
             doomed_pipeline: doomed(by_pipeline),
             count_all: count(""),
             count_pipeline: count(by_pipeline),
+            save_dag: format!(
+                "INSERT IGNORE INTO {dag} (dag_hash, tasks_json, edges_json) VALUES (?, ?, ?)"
+            ),
+            save_run_dag: format!(
+                "INSERT INTO {run_dag} (run_id, dag_hash) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE dag_hash = VALUES(dag_hash)"
+            ),
+            get_dag: format!(
+                "SELECT d.tasks_json, d.edges_json FROM {run_dag} r \
+                 JOIN {dag} d ON d.dag_hash = r.dag_hash WHERE r.run_id = ?"
+            ),
+            select: select.to_string(),
         }
     }
 }
@@ -108,7 +131,20 @@ pub(super) fn create_tables(
 ) -> std::result::Result<(), mysql::Error> {
     let meta = run_meta_table_name(table);
     let output = output_table_name(table);
+    let dag = dag_table_name(table);
+    let run_dag = run_dag_table_name(table);
     for (name, columns) in [
+        (
+            &dag,
+            "dag_hash VARCHAR(64) NOT NULL PRIMARY KEY,
+             tasks_json LONGTEXT NOT NULL,
+             edges_json LONGTEXT NOT NULL",
+        ),
+        (
+            &run_dag,
+            "run_id VARCHAR(255) NOT NULL PRIMARY KEY,
+             dag_hash VARCHAR(64) NOT NULL",
+        ),
         (
             &meta,
             "run_id VARCHAR(255) NOT NULL PRIMARY KEY,
@@ -262,6 +298,63 @@ impl MySqlBackend {
         self.pool.run(what, |conn| {
             conn.exec(sql, params.clone()).map_err(|e| c.classify(e))
         })
+    }
+
+    pub(super) fn write_dag(&self, run_id: &str, dag: &RunDag) -> Result<()> {
+        let c = self.pool.connector();
+        let h = &c.sql.history;
+        let hash = dag.hash_key();
+        let (tasks, edges) = (dag.tasks_json(), dag.edges_json());
+        self.pool.run(
+            &|| format!("mysql: could not store the DAG of run {run_id}"),
+            |conn| {
+                let mut tx = conn
+                    .start_transaction(TxOpts::default())
+                    .map_err(|e| c.classify(e))?;
+                tx.exec_drop(&h.save_dag, (&hash, &tasks, &edges))
+                    .and_then(|()| tx.exec_drop(&h.save_run_dag, (run_id, &hash)))
+                    .map_err(|e| c.classify(e))?;
+                tx.commit().map_err(|e| c.classify(e))
+            },
+        )
+    }
+
+    pub(super) fn read_dag(&self, run_id: &str) -> Result<Option<RunDag>> {
+        let h = &self.pool.connector().sql.history;
+        let rows = self.rows(&h.get_dag, vec![run_id.into()], &|| {
+            format!("mysql: could not read the DAG of run {run_id}")
+        })?;
+        Ok(rows.into_iter().next().and_then(|mut r| {
+            let tasks: String = r.take_opt(0)?.ok()?;
+            let edges: String = r.take_opt(1)?.ok()?;
+            RunDag::from_json(&tasks, &edges)
+        }))
+    }
+
+    pub(super) fn query_runs_sql(&self, q: &RunQuery) -> Result<Vec<PipelineRun>> {
+        let h = &self.pool.connector().sql.history;
+        let mut conds: Vec<&str> = vec!["r.start_time IS NOT NULL"];
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(p) = &q.pipeline {
+            conds.push("r.pipeline_name = ?");
+            params.push(p.as_str().into());
+        }
+        if let Some(s) = q.status {
+            conds.push("r.status = ?");
+            params.push(s.as_str().into());
+        }
+        if let Some(b) = q.before {
+            conds.push("r.start_time < ?");
+            params.push(b.into());
+        }
+        params.push(q.limit.into());
+        let sql = format!(
+            "{} WHERE {} ORDER BY r.start_time DESC LIMIT ?",
+            h.select,
+            conds.join(" AND ")
+        );
+        let rows = self.rows(&sql, params, &|| "mysql: could not list runs".to_string())?;
+        Ok(listing(rows.into_iter().map(row_to_run).collect()).runs)
     }
 
     pub(super) fn read_resume_link(&self, run_id: &str) -> Result<Option<String>> {
@@ -462,6 +555,7 @@ impl MySqlBackend {
             detail_table_name(&c.table),
             output_table_name(&c.table),
             run_meta_table_name(&c.table),
+            run_dag_table_name(&c.table),
             c.table.clone(),
         ];
         let mut total = 0;

@@ -13,13 +13,17 @@ use super::{
     DETAIL_UPSERT, TASK_KEY_OF_C,
 };
 use crate::backend::ident::{
-    detail_table_name, live_table_name, output_table_name, run_meta_table_name,
+    dag_table_name, detail_table_name, live_table_name, output_table_name, run_dag_table_name,
+    run_meta_table_name,
 };
 use crate::backend::lease_is_stale;
 use crate::backend::lost::{finish_lost_tasks, stored_lease};
 use crate::backend::pool::Failure;
 use crate::backend::rows::describe_task_updates;
+use crate::backend::rows::listing;
 use crate::error::{Error, Result};
+use crate::history::{RunDag, RunQuery};
+use crate::model::PipelineRun;
 use crate::model::{now_seconds, OutputRef, RunStatus, StoredOutput, TaskDetail, TaskUpdate};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -57,9 +61,12 @@ pub(super) enum Q {
     PruneClaims,
     SaveSchedule,
     ListSchedules,
+    SaveDag,
+    GetDag,
+    QueryRuns,
 }
 
-const STATEMENTS: usize = Q::ListSchedules as usize + 1;
+const STATEMENTS: usize = Q::QueryRuns as usize + 1;
 
 /// The SQL text of each [`Q`], for one run table.
 pub(super) struct HistorySql([String; STATEMENTS]);
@@ -85,15 +92,28 @@ pub(super) fn schema(table: &str) -> String {
             size BIGINT NOT NULL,
             data BYTEA,
             PRIMARY KEY (run_id, task_key)
+        );
+        CREATE TABLE IF NOT EXISTS {dag} (
+            dag_hash TEXT PRIMARY KEY,
+            tasks_json TEXT NOT NULL,
+            edges_json TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS {run_dag} (
+            run_id TEXT PRIMARY KEY,
+            dag_hash TEXT NOT NULL
         );",
         meta = quote(&run_meta_table_name(table)),
         output = quote(&output_table_name(table)),
+        dag = quote(&dag_table_name(table)),
+        run_dag = quote(&run_dag_table_name(table)),
     ) + &super::schedules::schema(table)
 }
 
 impl HistorySql {
-    pub(super) fn new(table: &str, durable_task_updates: bool) -> Self {
+    pub(super) fn new(table: &str, durable_task_updates: bool, select: &str) -> Self {
         let t = quote(table);
+        let dag = quote(&dag_table_name(table));
+        let run_dag = quote(&run_dag_table_name(table));
         let live = quote(&live_table_name(table));
         let detail = quote(&detail_table_name(table));
         let meta = quote(&run_meta_table_name(table));
@@ -115,7 +135,7 @@ impl HistorySql {
             // One statement, so one short transaction, per batch: the batch's
             // run rows are locked (a run saved meanwhile is re-checked) and
             // deleted with every row of ours that belongs to them.
-            let side = [&live, &detail, &output, &meta]
+            let side = [&live, &detail, &output, &meta, &run_dag]
                 .iter()
                 .enumerate()
                 .map(|(i, table)| {
@@ -192,6 +212,22 @@ impl HistorySql {
         for (q, text) in super::schedules::statements(table) {
             sql[q as usize] = text;
         }
+        sql[Q::SaveDag as usize] = format!(
+            "WITH d AS (INSERT INTO {dag} (dag_hash, tasks_json, edges_json) \
+             VALUES ($2::text, $3::text, $4::text) ON CONFLICT (dag_hash) DO NOTHING) \
+             INSERT INTO {run_dag} (run_id, dag_hash) VALUES ($1::text, $2::text) \
+             ON CONFLICT (run_id) DO UPDATE SET dag_hash = EXCLUDED.dag_hash"
+        );
+        sql[Q::GetDag as usize] = format!(
+            "SELECT d.tasks_json, d.edges_json FROM {run_dag} r \
+             JOIN {dag} d ON d.dag_hash = r.dag_hash WHERE r.run_id = $1::text"
+        );
+        sql[Q::QueryRuns as usize] = format!(
+            "{select} WHERE ($1::text IS NULL OR r.pipeline_name = $1::text) \
+             AND ($2::text IS NULL OR r.status = $2::text) \
+             AND ($3::float8 IS NULL OR r.start_time < $3::float8) \
+             ORDER BY r.start_time DESC LIMIT $4::int8"
+        );
         HistorySql(sql)
     }
 }
@@ -316,6 +352,36 @@ impl PostgresBackend {
             return Err(no_run(run_id));
         }
         Ok(())
+    }
+
+    pub(super) fn write_dag(&self, run_id: &str, dag: &RunDag) -> Result<()> {
+        let (hash, tasks, edges) = (dag.hash_key(), dag.tasks_json(), dag.edges_json());
+        self.execute(Q::SaveDag, &[&run_id, &hash, &tasks, &edges], &|| {
+            format!("postgres: could not store the DAG of run {run_id}")
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn read_dag(&self, run_id: &str) -> Result<Option<RunDag>> {
+        let rows = self.query(Q::GetDag, &[&run_id], &|| {
+            format!("postgres: could not read the DAG of run {run_id}")
+        })?;
+        Ok(rows.first().and_then(|r| {
+            let tasks: String = r.try_get(0).ok()?;
+            let edges: String = r.try_get(1).ok()?;
+            RunDag::from_json(&tasks, &edges)
+        }))
+    }
+
+    pub(super) fn query_runs_sql(&self, q: &RunQuery) -> Result<Vec<PipelineRun>> {
+        let status = q.status.map(|s| s.as_str());
+        let limit = i64::from(q.limit);
+        let rows = self.query(
+            Q::QueryRuns,
+            &[&q.pipeline, &status, &q.before, &limit],
+            &|| "postgres: could not list runs".to_string(),
+        )?;
+        Ok(listing(rows.iter().map(super::row_to_run).collect()).runs)
     }
 
     pub(super) fn read_resume_link(&self, run_id: &str) -> Result<Option<String>> {

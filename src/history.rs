@@ -1,0 +1,98 @@
+//! What the web UI reads from a history beyond dremioframe's four calls:
+//! the DAG each run ran ([`RunDag`]) and filtered, paged run listings
+//! ([`RunQuery`]).
+
+use crate::model::{PipelineRun, RunStatus};
+
+/// The shape of the pipeline a run ran: its task names and dependency
+/// edges `(upstream, downstream)`, stored once per distinct DAG so a
+/// pipeline that changed keeps its older runs drawable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunDag {
+    /// Task names, in the pipeline's order.
+    pub tasks: Vec<String>,
+    /// Dependency edges, `(upstream, downstream)`.
+    pub edges: Vec<(String, String)>,
+}
+
+impl RunDag {
+    /// The tasks as a JSON array text.
+    pub fn tasks_json(&self) -> String {
+        serde_json::Value::from(self.tasks.clone()).to_string()
+    }
+
+    /// The edges as a JSON array of `[up, down]` pairs.
+    pub fn edges_json(&self) -> String {
+        let pairs: Vec<serde_json::Value> = self
+            .edges
+            .iter()
+            .map(|(a, b)| serde_json::json!([a, b]))
+            .collect();
+        serde_json::Value::Array(pairs).to_string()
+    }
+
+    /// A DAG read back from [`tasks_json`](Self::tasks_json) and
+    /// [`edges_json`](Self::edges_json) texts; `None` when they are not.
+    pub fn from_json(tasks: &str, edges: &str) -> Option<RunDag> {
+        let tasks: Vec<String> = serde_json::from_str::<serde_json::Value>(tasks)
+            .ok()?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()?;
+        let edges = serde_json::from_str::<serde_json::Value>(edges)
+            .ok()?
+            .as_array()?
+            .iter()
+            .map(|pair| {
+                let p = pair.as_array()?;
+                match p.as_slice() {
+                    [a, b] => Some((a.as_str()?.to_string(), b.as_str()?.to_string())),
+                    _ => None,
+                }
+            })
+            .collect::<Option<_>>()?;
+        Some(RunDag { tasks, edges })
+    }
+
+    /// A stable hex key of this DAG's content (FNV-1a 64 over its JSON,
+    /// twice with different seeds): equal DAGs share one stored row.
+    pub fn hash_key(&self) -> String {
+        let text = format!("{}\n{}", self.tasks_json(), self.edges_json());
+        let fnv = |seed: u64| {
+            text.bytes().fold(seed, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        format!(
+            "{:016x}{:016x}",
+            fnv(0xcbf2_9ce4_8422_2325),
+            fnv(0x8422_2325_cbf2_9ce4)
+        )
+    }
+}
+
+/// A filtered page of runs, newest `start_time` first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunQuery {
+    /// Only this pipeline's runs.
+    pub pipeline: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// At most this many runs.
+    pub limit: u32,
+    /// Only runs that started strictly before this time (seconds since the
+    /// Unix epoch): the `start_time` of the last run of the previous page.
+    pub before: Option<f64>,
+}
+
+impl RunQuery {
+    /// Whether `run` passes the filters (not the limit).
+    pub fn matches(&self, run: &PipelineRun) -> bool {
+        self.pipeline
+            .as_deref()
+            .is_none_or(|p| p == run.pipeline_name)
+            && self.status.is_none_or(|s| s == run.status)
+            && self.before.is_none_or(|b| run.start_time < b)
+    }
+}
