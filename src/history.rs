@@ -96,3 +96,51 @@ impl RunQuery {
             && self.before.is_none_or(|b| run.start_time < b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dag_json_round_trips_and_hash_follows_content() {
+        let d = RunDag {
+            tasks: vec!["a".into(), "<b \"x\">".into()],
+            edges: vec![("a".into(), "<b \"x\">".into())],
+        };
+        assert_eq!(
+            RunDag::from_json(&d.tasks_json(), &d.edges_json()),
+            Some(d.clone())
+        );
+        assert_eq!(d.hash_key(), d.clone().hash_key());
+        assert_eq!(d.hash_key().len(), 32);
+        let mut other = d.clone();
+        other.edges.clear();
+        assert_ne!(d.hash_key(), other.hash_key());
+        assert_eq!(RunDag::from_json("[1]", "[]"), None);
+        assert_eq!(RunDag::from_json("[]", "[[\"a\"]]"), None);
+        assert_eq!(RunDag::from_json("not json", "[]"), None);
+    }
+
+    #[test]
+    fn query_filters() {
+        let run = PipelineRun {
+            pipeline_name: "p".into(),
+            run_id: "r".into(),
+            start_time: 10.0,
+            end_time: None,
+            status: RunStatus::Running,
+            tasks: Default::default(),
+        };
+        let q = |pipeline: Option<&str>, status, before| RunQuery {
+            pipeline: pipeline.map(str::to_string),
+            status,
+            limit: 1,
+            before,
+        };
+        assert!(q(None, None, None).matches(&run));
+        assert!(q(Some("p"), Some(RunStatus::Running), Some(10.5)).matches(&run));
+        assert!(!q(Some("x"), None, None).matches(&run));
+        assert!(!q(None, Some(RunStatus::Failed), None).matches(&run));
+        assert!(!q(None, None, Some(10.0)).matches(&run), "before is strict");
+    }
+}
