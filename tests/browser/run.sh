@@ -46,7 +46,7 @@ if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
     echo "browser: installing playwright-core into $NODE_DIR" >&2
     mkdir -p "$NODE_DIR"
     (cd "$NODE_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core >/dev/null)
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --silent playwright-core@1.65.1 >/dev/null)
 fi
 
 if [ "$PROFILE" = release ]; then
