@@ -17,3 +17,7 @@ cargo build --quiet --example compat_tool
 TOOL="$TARGET/debug/examples/compat_tool"
 
 "$VENV_PY" "$ROOT/tests/compat/check.py" "$TOOL" "$BACKEND_PY"
+
+# The web UI's /api/runs beside dremioframe's own start_ui on one SQLite file.
+cargo build --quiet --bin dremioorch
+"$VENV_PY" "$ROOT/tests/compat/df_ui.py" "$TARGET/debug/dremioorch" "$BACKEND_PY" 2> >(grep -v "HTTP/1.1" >&2)
