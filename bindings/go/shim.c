@@ -298,6 +298,8 @@ DorchCode dg_scheduler_next_fire(DorchScheduler *s, const char *name, double *ou
 }
 DorchCode dg_scheduler_stop(DorchScheduler *s, int cancel_running, char **err) {
 	DG_RET(err, dorch_scheduler_stop(s, cancel_running != 0));
+}
+
 // Remote workers.
 static DorchRemoteOptions dg_remote_options(uint32_t visibility_ms, uint32_t dispatch_ms,
 		uint32_t max_payload) {
@@ -338,6 +340,9 @@ DorchCode dg_worker_set_concurrency(DorchWorker *w, uint32_t n, char **err) {
 }
 DorchCode dg_worker_run(DorchWorker *w, DorchCancelToken *stop, char **err) {
 	DG_RET(err, dorch_worker_run(w, stop));
+}
+
+// Web UI.
 DorchCode dg_ui_start(DorchBackend *b, const char *listen, const char *user, const char *password,
                       DorchUi **out, char **err) {
 	DorchUiOptions o = {sizeof(DorchUiOptions), listen, user, password};
