@@ -32,6 +32,8 @@ pub mod history;
 mod model;
 mod pipeline;
 pub mod remote;
+#[cfg(any(feature = "cli", feature = "ui"))]
+mod run_json;
 pub mod schedule;
 #[cfg(feature = "ui")]
 pub mod ui;

@@ -2,10 +2,11 @@
 
 use super::args::ListArgs;
 use super::fail::{warn, Fail};
-use super::json::{self, RunJson};
+use super::json;
 use super::table::{Cell, Paint, Table};
 use super::text;
 use super::when;
+use crate::run_json::RunJson;
 use crate::{Backend, PipelineRun, RunStatus, TaskStatus, UnreadableRun};
 
 /// Widest pipeline name a table cell shows.

@@ -2,10 +2,11 @@
 
 use super::args::ShowArgs;
 use super::fail::{warn, Fail};
-use super::json::{self, RunJson};
+use super::json;
 use super::table::{fields, Cell, Paint, Table};
 use super::text;
 use super::when;
+use crate::run_json::RunJson;
 use crate::{Backend, ErrorKind, PipelineRun, StoredOutput, TaskDetail};
 use std::collections::BTreeMap;
 

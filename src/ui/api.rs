@@ -6,6 +6,7 @@ use super::Shared;
 use crate::error::{Error, ErrorKind};
 use crate::history::{RunDag, RunQuery};
 use crate::model::{PipelineRun, RunStatus, StoredOutput, TaskDetail};
+use crate::run_json::RunJson;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,52 +21,14 @@ const MAX_LIMIT: u32 = 1000;
 /// Bytes of each output shown in the run detail.
 const PREVIEW_BYTES: usize = 4096;
 
-/// A run as dremioframe's `/api/runs` writes it, keys in its order.
-#[derive(Serialize)]
-struct RunJson<'a> {
-    pipeline_name: &'a str,
-    run_id: &'a str,
-    start_time: f64,
-    status: &'static str,
-    end_time: Option<f64>,
-    tasks: BTreeMap<&'a str, &'static str>,
-}
-
-impl<'a> RunJson<'a> {
-    fn new(run: &'a PipelineRun) -> Self {
-        RunJson {
-            pipeline_name: &run.pipeline_name,
-            run_id: &run.run_id,
-            start_time: run.start_time,
-            status: run.status.as_str(),
-            end_time: run.end_time,
-            tasks: run
-                .tasks
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-        }
-    }
-}
-
 /// The run detail: the run object plus task details, outputs and DAG.
 #[derive(Serialize)]
 struct RunDetailJson<'a> {
+    /// With its `task_details`.
     #[serde(flatten)]
     run: RunJson<'a>,
-    task_details: Vec<DetailJson<'a>>,
     outputs: BTreeMap<&'a str, OutputJson>,
     dag: Option<DagJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct DetailJson<'a> {
-    name: &'a str,
-    status: &'static str,
-    attempts: u32,
-    start_time: Option<f64>,
-    end_time: Option<f64>,
-    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -222,19 +185,7 @@ pub(super) async fn run(State(shared): State<Arc<Shared>>, Path(run_id): Path<St
         Err(e) => return failure(&e),
     };
     let body = RunDetailJson {
-        run: RunJson::new(&d.run),
-        task_details: d
-            .details
-            .iter()
-            .map(|t| DetailJson {
-                name: &t.name,
-                status: t.status.as_str(),
-                attempts: t.attempts,
-                start_time: t.start_time,
-                end_time: t.end_time,
-                error: t.error.as_deref(),
-            })
-            .collect(),
+        run: RunJson::new(&d.run).with_details(&d.details),
         outputs: d
             .outputs
             .iter()
