@@ -55,20 +55,16 @@ impl RunDag {
         Some(RunDag { tasks, edges })
     }
 
-    /// A stable hex key of this DAG's content (FNV-1a 64 over its JSON,
-    /// twice with different seeds): equal DAGs share one stored row.
+    /// A stable hex key of this DAG's content (the first 128 bits of the
+    /// SHA-256 of its JSON): equal DAGs share one stored row.
     pub fn hash_key(&self) -> String {
-        let text = format!("{}\n{}", self.tasks_json(), self.edges_json());
-        let fnv = |seed: u64| {
-            text.bytes().fold(seed, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-            })
-        };
-        format!(
-            "{:016x}{:016x}",
-            fnv(0xcbf2_9ce4_8422_2325),
-            fnv(0x8422_2325_cbf2_9ce4)
-        )
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(self.tasks_json())
+            .chain_update("\n")
+            .chain_update(self.edges_json())
+            .finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
