@@ -9,15 +9,41 @@ use std::time::{Duration, Instant};
 /// Read-only state a run shares with all of its tasks.
 pub(crate) struct SharedContext<'a> {
     pub(crate) run_id: &'a str,
-    pub(crate) index: &'a HashMap<String, usize>,
+    /// Task numbers by name (of `names`).
+    pub(crate) index: &'a super::TaskIndex,
     /// One slot per task, filled once when the task succeeds with an output.
     pub(crate) outputs: &'a [OnceLock<Vec<u8>>],
     pub(crate) initial: &'a HashMap<String, Vec<u8>>,
     pub(crate) control: &'a RunControl,
     /// Per task, the indexes of its upstream tasks, and every task's name
     /// by index (empty where no pipeline runs: a remote worker).
-    pub(crate) upstream: &'a [Vec<usize>],
-    pub(crate) names: &'a [super::task::Task],
+    pub(crate) upstream: &'a [super::dag::Adjacent],
+    pub(crate) names: TaskNames<'a>,
+}
+
+/// The names the index of a [`SharedContext`] refers to.
+#[derive(Clone, Copy)]
+pub(crate) enum TaskNames<'a> {
+    /// A pipeline's tasks.
+    Tasks(&'a [super::task::Task]),
+    /// The upstream outputs a remote worker received, by name.
+    Inputs(&'a [(String, Vec<u8>)]),
+}
+
+impl<'a> TaskNames<'a> {
+    fn get(self, i: usize) -> &'a str {
+        match self {
+            TaskNames::Tasks(t) => &t[i].name,
+            TaskNames::Inputs(v) => &v[i].0,
+        }
+    }
+}
+
+impl SharedContext<'_> {
+    fn number(&self, name: &str) -> Option<usize> {
+        let names = self.names;
+        self.index.get(name, |i| names.get(i))
+    }
 }
 
 /// Handed to a task callback for one attempt.
@@ -56,9 +82,8 @@ impl<'a> TaskContext<'a> {
     /// Only tasks upstream of this one are certain to have finished.
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.shared
-            .index
-            .get(key)
-            .and_then(|&i| self.shared.outputs[i].get())
+            .number(key)
+            .and_then(|i| self.shared.outputs[i].get())
             .or_else(|| self.shared.initial.get(key))
             .map(Vec::as_slice)
     }
@@ -123,14 +148,18 @@ impl<'a> TaskContext<'a> {
     /// The outputs of this task's upstream tasks that have one, by name:
     /// what a remote task ships to its worker.
     pub(crate) fn upstream_outputs(&self) -> Vec<(&str, &[u8])> {
-        let Some(&i) = self.shared.index.get(self.task_name) else {
+        let Some(i) = self.shared.number(self.task_name) else {
             return Vec::new();
         };
-        let ups = self.shared.upstream.get(i).map_or(&[][..], Vec::as_slice);
+        let ups = self
+            .shared
+            .upstream
+            .get(i)
+            .map_or(&[][..], |u| u.as_slice());
         ups.iter()
             .filter_map(|&u| {
-                let out = self.shared.outputs[u].get()?;
-                Some((self.shared.names[u].name.as_str(), out.as_slice()))
+                let out = self.shared.outputs[u as usize].get()?;
+                Some((self.shared.names.get(u as usize), out.as_slice()))
             })
             .collect()
     }

@@ -25,7 +25,7 @@
 use super::cancel::{RunControl, RunOptions};
 use super::context::{SharedContext, TaskContext};
 use super::resume::ResumePlan;
-use super::{Pipeline, RunResult};
+use super::{Derived, Pipeline, RunResult, TaskNames};
 use crate::backend::budget::{self, RunBudget};
 use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
@@ -38,8 +38,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// What the scheduler knows of one task.
-#[derive(Clone)]
-pub(super) struct Slot {
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
     pub(super) status: TaskStatus,
     pub(super) attempts: u32,
     pub(super) start: Option<f64>,
@@ -129,6 +129,7 @@ fn slot(status: TaskStatus) -> Slot {
 
 pub(super) fn execute(
     p: &Pipeline,
+    derived: &Derived,
     opts: &RunOptions,
     resume: Option<ResumePlan>,
 ) -> Result<RunResult> {
@@ -151,11 +152,16 @@ pub(super) fn execute(
         start_time: now_seconds(),
         end_time: None,
         status: RunStatus::Running,
-        tasks: p
-            .tasks
+        // Built from names already in order, and updated in place at the end.
+        tasks: derived
+            .by_name
             .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), status_at_start(i)))
+            .map(|&i| {
+                (
+                    p.tasks[i as usize].name.clone(),
+                    status_at_start(i as usize),
+                )
+            })
             .collect(),
     };
     // One retry budget for the whole run, on every thread that calls the backend.
@@ -169,7 +175,7 @@ pub(super) fn execute(
     })?;
     // The DAG, for drawing the run later: a backend that cannot store it
     // (or fails to) leaves the run undrawable, nothing more.
-    let _ = guarded(|| p.backend.save_dag(&run_id, &p.name, &p.run_dag()));
+    let _ = guarded(|| p.backend.save_dag(&run_id, &p.name, &derived.dag));
     // The lease, written now and renewed by a thread of the run (a backend
     // that keeps none says Unsupported: the run then has no lease).
     let lease_every = opts.lease_every();
@@ -192,7 +198,7 @@ pub(super) fn execute(
         .dag
         .upstream
         .iter()
-        .map(|ups| ups.iter().filter(|&&u| !done[u]).count())
+        .map(|ups| ups.iter().filter(|&&u| !done[u as usize]).count())
         .collect();
     let ready = (0..n).filter(|&i| !done[i] && remaining[i] == 0).collect();
     let exec = Exec {
@@ -204,7 +210,7 @@ pub(super) fn execute(
             initial: &p.context,
             control: &control,
             upstream: &p.dag.upstream,
-            names: &p.tasks,
+            names: TaskNames::Tasks(&p.tasks),
         },
         sched: Mutex::new(Sched {
             remaining,
@@ -255,8 +261,8 @@ pub(super) fn execute(
         }
     }
 
-    for (t, s) in p.tasks.iter().zip(&slots) {
-        record.tasks.insert(t.name.clone(), s.status);
+    for (status, &i) in record.tasks.values_mut().zip(&derived.by_name) {
+        *status = slots[i as usize].status;
     }
     let all_ok = slots
         .iter()
@@ -306,16 +312,16 @@ pub(super) fn execute(
         .zip(outputs)
         .filter_map(|(t, o)| o.into_inner().map(|v| (t.name.clone(), v)))
         .collect();
-    let details = p
-        .tasks
+    let slots = derived
+        .by_name
         .iter()
-        .zip(slots)
-        .map(|(t, s)| (t.name.clone(), detail(&t.name, s)))
+        .map(|&i| std::mem::replace(&mut slots[i as usize], slot(TaskStatus::Pending)))
         .collect();
     Ok(RunResult {
         run: record,
         outputs,
-        details,
+        slots,
+        details: OnceLock::new(),
         interruption,
     })
 }
@@ -387,14 +393,16 @@ fn start_resumed(
     }
 }
 
-fn detail(name: &str, s: Slot) -> TaskDetail {
-    TaskDetail {
-        name: name.to_string(),
-        status: s.status,
-        attempts: s.attempts,
-        start_time: s.start,
-        end_time: s.end,
-        error: s.error,
+impl Slot {
+    pub(super) fn detail(&self, name: &str) -> TaskDetail {
+        TaskDetail {
+            name: name.to_string(),
+            status: self.status,
+            attempts: self.attempts,
+            start_time: self.start,
+            end_time: self.end,
+            error: self.error.clone(),
+        }
     }
 }
 
@@ -497,7 +505,8 @@ impl Exec<'_> {
                 None => {
                     // The run is stopping: write what is held, start nothing.
                     self.flush(&mut held, None, events);
-                    self.release(vec![Held::new(i, slot(TaskStatus::Pending))], None);
+                    held.push(Held::new(i, slot(TaskStatus::Pending)));
+                    self.release(&mut held, None);
                     continue;
                 }
                 Some(false) => {
@@ -508,7 +517,8 @@ impl Exec<'_> {
                 Some(true) => {
                     let start = now_seconds();
                     if !self.flush(&mut held, Some((i, start)), events) {
-                        self.release(vec![Held::new(i, slot(TaskStatus::Pending))], None);
+                        held.push(Held::new(i, slot(TaskStatus::Pending)));
+                        self.release(&mut held, None);
                         continue;
                     }
                     match self.attempts(i, start) {
@@ -562,7 +572,7 @@ impl Exec<'_> {
         }
         let child = self.p.dag.downstream[last.task]
             .iter()
-            .copied()
+            .map(|&c| c as usize)
             .find(|&c| g.remaining[c] == 1);
         if let Some(c) = child {
             g.remaining[c] = 0;
@@ -586,7 +596,8 @@ impl Exec<'_> {
             start: Some(t),
             ..slot(TaskStatus::Running)
         });
-        let mut updates: Vec<TaskUpdate<'_>> = held
+        // On the stack: a worker usually writes two updates at a time.
+        let mut updates: smallvec::SmallVec<[TaskUpdate<'_>; 4]> = held
             .iter()
             .map(|h| TaskUpdate {
                 output: self.output_of(h.task, h.slot.status),
@@ -602,7 +613,7 @@ impl Exec<'_> {
         }
         let ok = result.is_ok();
         drop(updates);
-        self.release(std::mem::take(held), result.err());
+        self.release(held, result.err());
         ok
     }
 
@@ -622,7 +633,7 @@ impl Exec<'_> {
 
     /// Hands finished tasks to the scheduler: their statuses become visible
     /// and their children (but a claimed one) lose an unfinished parent.
-    pub(super) fn release(&self, done: Vec<Held>, failure: Option<Error>) {
+    pub(super) fn release(&self, done: &mut Vec<Held>, failure: Option<Error>) {
         if done.is_empty() && failure.is_none() {
             return;
         }
@@ -631,7 +642,7 @@ impl Exec<'_> {
             g.stop.get_or_insert(e);
         }
         let mut pushed = 0;
-        for h in done {
+        for h in done.drain(..) {
             let never_started = h.slot.status == TaskStatus::Pending;
             g.slots[h.task] = h.slot;
             g.in_flight -= 1;
@@ -639,6 +650,7 @@ impl Exec<'_> {
                 continue; // its children stay pending too
             }
             for &c in &self.p.dag.downstream[h.task] {
+                let c = c as usize;
                 if Some(c) == h.claimed {
                     continue;
                 }
@@ -661,7 +673,8 @@ impl Exec<'_> {
         if ups.is_empty() {
             return true;
         }
-        let of = |u: usize| {
+        let of = |u: u32| {
+            let u = u as usize;
             held.iter()
                 .rev()
                 .find(|h| h.task == u)

@@ -7,6 +7,7 @@ mod events;
 mod executor;
 mod lease;
 mod listener;
+mod names;
 mod result;
 mod resume;
 mod task;
@@ -19,21 +20,25 @@ pub use result::RunResult;
 pub use task::{Task, TaskError, TaskFn};
 // What remote workers build a task context from.
 pub(crate) use cancel::RunControl;
-pub(crate) use context::SharedContext;
+pub(crate) use context::{SharedContext, TaskNames};
+pub(crate) use names::TaskIndex;
 
 use crate::backend::{BackendRef, MemoryBackend};
 use crate::error::{Error, ErrorKind, Result};
 use dag::Dag;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A named DAG of tasks, the backend its runs are recorded in, and the
 /// initial context every run starts with.
 pub struct Pipeline {
     name: String,
     tasks: Vec<Task>,
-    index: HashMap<String, usize>,
+    index: TaskIndex,
     dag: Dag,
+    /// What runs derive from the tasks and edges, built by the first run
+    /// after a change and shared by the runs that follow.
+    derived: OnceLock<Derived>,
     max_workers: usize,
     backend: BackendRef,
     context: HashMap<String, Vec<u8>>,
@@ -55,8 +60,9 @@ impl Pipeline {
         Ok(Pipeline {
             name,
             tasks: Vec::new(),
-            index: HashMap::new(),
+            index: TaskIndex::default(),
             dag: Dag::default(),
+            derived: OnceLock::new(),
             max_workers: 1,
             backend,
             context: HashMap::new(),
@@ -75,9 +81,12 @@ impl Pipeline {
                 .iter()
                 .enumerate()
                 .flat_map(|(up, downs)| {
-                    downs
-                        .iter()
-                        .map(move |&d| (self.tasks[up].name.clone(), self.tasks[d].name.clone()))
+                    downs.iter().map(move |&d| {
+                        (
+                            self.tasks[up].name.clone(),
+                            self.tasks[d as usize].name.clone(),
+                        )
+                    })
                 })
                 .collect(),
         }
@@ -117,7 +126,7 @@ impl Pipeline {
         if task.name.is_empty() {
             return Err(Error::invalid("task name is empty"));
         }
-        if self.index.contains_key(&task.name) {
+        if self.task_number(&task.name).is_some() {
             return Err(Error::new(
                 ErrorKind::Duplicate,
                 format!(
@@ -126,9 +135,19 @@ impl Pipeline {
                 ),
             ));
         }
-        self.index.insert(task.name.clone(), self.tasks.len());
+        if u32::try_from(self.tasks.len()).is_err() {
+            return Err(Error::invalid(format!(
+                "pipeline {:?} has the most tasks a pipeline can hold ({})",
+                self.name,
+                u32::MAX
+            )));
+        }
         self.tasks.push(task);
+        let tasks = &self.tasks;
+        self.index
+            .insert(tasks.len() - 1, |i| tasks[i].name.as_str());
         self.dag.add_node();
+        self.derived.take();
         Ok(())
     }
 
@@ -138,6 +157,7 @@ impl Pipeline {
         let up = self.task_index(upstream)?;
         let down = self.task_index(downstream)?;
         self.dag.add_edge(up, down);
+        self.derived.take();
         Ok(())
     }
 
@@ -177,8 +197,7 @@ impl Pipeline {
     /// unstarted tasks SKIPPED, ends FAILED, and is still `Ok`:
     /// [`RunResult::interruption`] says why it stopped.
     pub fn run_with(&self, opts: &RunOptions) -> Result<RunResult> {
-        self.validate()?;
-        executor::execute(self, opts, None)
+        executor::execute(self, self.derived()?, opts, None)
     }
 
     /// A new run that takes the tasks that ended SUCCESS in run `run_id` (a
@@ -190,9 +209,9 @@ impl Pipeline {
     /// an output needed downstream that was not stored (`InvalidArgument`);
     /// a backend that stores no outputs (`Unsupported`).
     pub fn resume(&self, run_id: &str, opts: &RunOptions) -> Result<RunResult> {
-        self.validate()?;
+        let derived = self.derived()?;
         let plan = resume::plan(self, run_id)?;
-        executor::execute(self, opts, Some(plan))
+        executor::execute(self, derived, opts, Some(plan))
     }
 
     /// A Mermaid `graph TD` of the pipeline. Node ids are generated, and
@@ -203,20 +222,54 @@ impl Pipeline {
             out.push_str(&format!("    t{i}[\"{}\"]\n", mermaid_label(&t.name)));
         }
         for (i, downs) in self.dag.downstream.iter().enumerate() {
-            for d in downs {
+            for d in downs.iter() {
                 out.push_str(&format!("    t{i} --> t{d}\n"));
             }
         }
         out
     }
 
+    /// What runs derive from the tasks and edges, once the graph is
+    /// checked acyclic: built once per change of the pipeline.
+    fn derived(&self) -> Result<&Derived> {
+        if let Some(d) = self.derived.get() {
+            return Ok(d);
+        }
+        self.validate()?;
+        Ok(self.derived.get_or_init(|| Derived::of(self)))
+    }
+
+    /// The number of the task named `name`.
+    pub(crate) fn task_number(&self, name: &str) -> Option<usize> {
+        self.index.get(name, |i| self.tasks[i].name.as_str())
+    }
+
     fn task_index(&self, name: &str) -> Result<usize> {
-        self.index.get(name).copied().ok_or_else(|| {
+        self.task_number(name).ok_or_else(|| {
             Error::not_found(format!(
                 "pipeline {:?} has no task named {name:?}",
                 self.name
             ))
         })
+    }
+}
+
+/// What every run of an unchanged pipeline shares.
+pub(crate) struct Derived {
+    /// The DAG stored with each run.
+    pub(crate) dag: crate::history::RunDag,
+    /// Task numbers in task-name order: the order of a run record's tasks.
+    pub(crate) by_name: Vec<u32>,
+}
+
+impl Derived {
+    fn of(p: &Pipeline) -> Self {
+        let mut by_name: Vec<u32> = (0..p.tasks.len() as u32).collect();
+        by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
+        Derived {
+            dag: p.run_dag(),
+            by_name,
+        }
     }
 }
 

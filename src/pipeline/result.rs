@@ -1,15 +1,21 @@
 //! What a run returns to its caller.
 
 use super::cancel::Interruption;
+use super::executor::Slot;
 use crate::model::{PipelineRun, RunStatus, TaskDetail, TaskStatus};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 /// The outcome of one run: statuses, outputs and error messages by task.
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub(crate) run: PipelineRun,
     pub(crate) outputs: HashMap<String, Vec<u8>>,
-    pub(crate) details: HashMap<String, TaskDetail>,
+    /// Each task's final state, in task-name order (that of `run.tasks`).
+    pub(crate) slots: Vec<Slot>,
+    /// The details by name, built from `slots` on first use: most callers
+    /// read statuses only.
+    pub(crate) details: OnceLock<HashMap<String, TaskDetail>>,
     pub(crate) interruption: Option<Interruption>,
 }
 
@@ -49,14 +55,25 @@ impl RunResult {
     /// Why a FAILED task failed (its last attempt's error or panic message,
     /// a timeout, a cancellation).
     pub fn error(&self, task: &str) -> Option<&str> {
-        self.details
+        self.details()
             .get(task)
             .filter(|d| d.status == TaskStatus::Failed)
             .and_then(|d| d.error.as_deref())
     }
     /// A task's detail: attempts, start and end times, error.
     pub fn detail(&self, task: &str) -> Option<&TaskDetail> {
-        self.details.get(task)
+        self.details().get(task)
+    }
+
+    fn details(&self) -> &HashMap<String, TaskDetail> {
+        self.details.get_or_init(|| {
+            self.run
+                .tasks
+                .keys()
+                .zip(&self.slots)
+                .map(|(name, s)| (name.clone(), s.detail(name)))
+                .collect()
+        })
     }
     /// Why the run stopped before its end: cancelled or timed out.
     pub fn interruption(&self) -> Option<&Interruption> {

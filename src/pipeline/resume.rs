@@ -34,7 +34,7 @@ pub(crate) fn plan(p: &Pipeline, run_id: &str) -> Result<ResumePlan> {
     let missing: Vec<&str> = original
         .tasks
         .keys()
-        .filter(|t| !p.index.contains_key(*t))
+        .filter(|t| p.task_number(t).is_none())
         .map(String::as_str)
         .collect();
     let added: Vec<&str> = p
@@ -72,8 +72,9 @@ pub(crate) fn plan(p: &Pipeline, run_id: &str) -> Result<ResumePlan> {
                 Some(StoredOutput::NotStored(len)) => {
                     let needed_by: Vec<&str> = p.dag.downstream[i]
                         .iter()
-                        .filter(|&&c| !done[c])
-                        .map(|&c| p.tasks[c].name.as_str())
+                        .map(|&c| c as usize)
+                        .filter(|&c| !done[c])
+                        .map(|c| p.tasks[c].name.as_str())
                         .collect();
                     if !needed_by.is_empty() {
                         return Err(Error::invalid(format!(

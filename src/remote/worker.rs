@@ -5,7 +5,10 @@
 use super::protocol::{self, Outcome, TaskMessage, TaskResult, GROUP, KEY_TTL_SECS};
 use super::{is_server_error, Link, RemoteOptions};
 use crate::error::{panic_message, Error, Result};
-use crate::pipeline::{CancelToken, RunControl, RunOptions, SharedContext, TaskContext, TaskError};
+use crate::pipeline::{
+    CancelToken, RunControl, RunOptions, SharedContext, TaskContext, TaskError, TaskIndex,
+    TaskNames,
+};
 use parking_lot::{Condvar, Mutex};
 use redis::Value;
 use std::collections::HashMap;
@@ -454,12 +457,8 @@ impl Worker {
         let Some(func) = self.tasks.get(&m.function) else {
             return Outcome::Failure(format!("this worker has no task named '{}'", m.function));
         };
-        let index: HashMap<String, usize> = m
-            .upstream
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
+        let names: Vec<&str> = m.upstream.iter().map(|(k, _)| k.as_str()).collect();
+        let index = TaskIndex::of(&names);
         let outputs: Vec<OnceLock<Vec<u8>>> = m
             .upstream
             .iter()
@@ -474,7 +473,7 @@ impl Worker {
             initial: &initial,
             control: &control,
             upstream: &[],
-            names: &[],
+            names: TaskNames::Inputs(&m.upstream),
         };
         let mut ctx = TaskContext {
             shared: &shared,
