@@ -58,13 +58,70 @@ impl RunDag {
     /// A stable hex key of this DAG's content (the first 128 bits of the
     /// SHA-256 of its JSON): equal DAGs share one stored row.
     pub fn hash_key(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::new()
-            .chain_update(self.tasks_json())
-            .chain_update("\n")
-            .chain_update(self.edges_json())
-            .finalize();
-        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        key_of(&self.tasks_json(), &self.edges_json())
+    }
+}
+
+fn key_of(tasks_json: &str, edges_json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(tasks_json)
+        .chain_update("\n")
+        .chain_update(edges_json)
+        .finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A DAG as a SQL backend stores it: its key and its two JSON texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DagTexts {
+    /// [`RunDag::hash_key`].
+    pub key: String,
+    /// [`RunDag::tasks_json`].
+    pub tasks_json: String,
+    /// [`RunDag::edges_json`].
+    pub edges_json: String,
+}
+
+impl DagTexts {
+    /// The texts of `dag`, each JSON text serialized once.
+    pub fn of(dag: &RunDag) -> Self {
+        let (tasks_json, edges_json) = (dag.tasks_json(), dag.edges_json());
+        DagTexts {
+            key: key_of(&tasks_json, &edges_json),
+            tasks_json,
+            edges_json,
+        }
+    }
+}
+
+/// A [`RunDag`] shared by the runs of an unchanged pipeline: what runs hand
+/// to [`Backend::save_shared_dag`](crate::Backend::save_shared_dag), so a
+/// backend can keep the DAG itself or its texts, computed at most once
+/// however many runs store it.
+#[derive(Debug, Default)]
+pub struct SharedDag {
+    dag: RunDag,
+    texts: std::sync::OnceLock<DagTexts>,
+}
+
+impl SharedDag {
+    /// Wraps `dag`; its texts are computed on first use.
+    pub fn new(dag: RunDag) -> Self {
+        SharedDag {
+            dag,
+            texts: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The DAG.
+    pub fn dag(&self) -> &RunDag {
+        &self.dag
+    }
+
+    /// Its key and JSON texts, computed by the first caller.
+    pub fn texts(&self) -> &DagTexts {
+        self.texts.get_or_init(|| DagTexts::of(&self.dag))
     }
 }
 

@@ -43,7 +43,7 @@ pub use backend::{
     SqliteBackend,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use history::{RunDag, RunQuery};
+pub use history::{DagTexts, RunDag, RunQuery, SharedDag};
 pub use model::{
     now_seconds, parse_tasks_json, OutputRef, PipelineRun, RunListing, RunStatus, StoredOutput,
     TaskDetail, TaskStatus, TaskUpdate, TriggerRule, UnreadableRun,

@@ -28,7 +28,7 @@ pub use url::{open, sqlite_path};
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::history::{RunDag, RunQuery};
+use crate::history::{RunDag, RunQuery, SharedDag};
 use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -158,6 +158,14 @@ pub trait Backend: Send + Sync {
     fn save_dag(&self, run_id: &str, pipeline: &str, dag: &RunDag) -> Result<()> {
         let _ = (run_id, pipeline, dag);
         Err(Error::unsupported("this backend does not store DAGs"))
+    }
+
+    /// [`save_dag`](Self::save_dag), given the DAG the runs of an unchanged
+    /// pipeline share: what runs call. Backends override it to keep the
+    /// shared DAG itself, or reuse its texts ([`SharedDag::texts`]) instead
+    /// of serializing the DAG again for every run. Default: `save_dag`.
+    fn save_shared_dag(&self, run_id: &str, pipeline: &str, dag: &Arc<SharedDag>) -> Result<()> {
+        self.save_dag(run_id, pipeline, dag.dag())
     }
 
     /// The DAG stored for run `run_id`, `None` when none was. Default:

@@ -928,7 +928,16 @@ impl Backend for MySqlBackend {
     }
 
     fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &crate::history::RunDag) -> Result<()> {
-        self.write_dag(run_id, dag)
+        self.write_dag(run_id, &crate::history::DagTexts::of(dag))
+    }
+
+    fn save_shared_dag(
+        &self,
+        run_id: &str,
+        _pipeline: &str,
+        dag: &std::sync::Arc<crate::history::SharedDag>,
+    ) -> Result<()> {
+        self.write_dag(run_id, dag.texts())
     }
 
     fn get_run_dag(&self, run_id: &str) -> Result<Option<crate::history::RunDag>> {

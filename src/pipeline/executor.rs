@@ -175,7 +175,7 @@ pub(super) fn execute(
     })?;
     // The DAG, for drawing the run later: a backend that cannot store it
     // (or fails to) leaves the run undrawable, nothing more.
-    let _ = guarded(|| p.backend.save_dag(&run_id, &p.name, &derived.dag));
+    let _ = guarded(|| p.backend.save_shared_dag(&run_id, &p.name, &derived.dag));
     // The lease, written now and renewed by a thread of the run (a backend
     // that keeps none says Unsupported: the run then has no lease).
     let lease_every = opts.lease_every();

@@ -257,7 +257,7 @@ impl Pipeline {
 /// What every run of an unchanged pipeline shares.
 pub(crate) struct Derived {
     /// The DAG stored with each run.
-    pub(crate) dag: crate::history::RunDag,
+    pub(crate) dag: Arc<crate::history::SharedDag>,
     /// Task numbers in task-name order: the order of a run record's tasks.
     pub(crate) by_name: Vec<u32>,
 }
@@ -267,7 +267,7 @@ impl Derived {
         let mut by_name: Vec<u32> = (0..p.tasks.len() as u32).collect();
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
-            dag: p.run_dag(),
+            dag: Arc::new(crate::history::SharedDag::new(p.run_dag())),
             by_name,
         }
     }

@@ -20,7 +20,7 @@ use crate::backend::lease_is_stale;
 use crate::backend::lost::{finish_lost_tasks, stored_lease};
 use crate::backend::rows::listing;
 use crate::error::{Error, Result};
-use crate::history::{RunDag, RunQuery};
+use crate::history::{DagTexts, RunDag, RunQuery};
 use crate::model::PipelineRun;
 use crate::model::{now_seconds, OutputRef, RunStatus, StoredOutput, TaskUpdate};
 use mysql::prelude::Queryable;
@@ -300,11 +300,10 @@ impl MySqlBackend {
         })
     }
 
-    pub(super) fn write_dag(&self, run_id: &str, dag: &RunDag) -> Result<()> {
+    pub(super) fn write_dag(&self, run_id: &str, dag: &DagTexts) -> Result<()> {
         let c = self.pool.connector();
         let h = &c.sql.history;
-        let hash = dag.hash_key();
-        let (tasks, edges) = (dag.tasks_json(), dag.edges_json());
+        let (hash, tasks, edges) = (&dag.key, &dag.tasks_json, &dag.edges_json);
         self.pool.run(
             &|| format!("mysql: could not store the DAG of run {run_id}"),
             |conn| {

@@ -22,7 +22,7 @@ use crate::backend::pool::Failure;
 use crate::backend::rows::describe_task_updates;
 use crate::backend::rows::listing;
 use crate::error::{Error, Result};
-use crate::history::{RunDag, RunQuery};
+use crate::history::{DagTexts, RunDag, RunQuery};
 use crate::model::PipelineRun;
 use crate::model::{now_seconds, OutputRef, RunStatus, StoredOutput, TaskDetail, TaskUpdate};
 use std::collections::BTreeMap;
@@ -354,8 +354,8 @@ impl PostgresBackend {
         Ok(())
     }
 
-    pub(super) fn write_dag(&self, run_id: &str, dag: &RunDag) -> Result<()> {
-        let (hash, tasks, edges) = (dag.hash_key(), dag.tasks_json(), dag.edges_json());
+    pub(super) fn write_dag(&self, run_id: &str, dag: &DagTexts) -> Result<()> {
+        let (hash, tasks, edges) = (&dag.key, &dag.tasks_json, &dag.edges_json);
         self.execute(Q::SaveDag, &[&run_id, &hash, &tasks, &edges], &|| {
             format!("postgres: could not store the DAG of run {run_id}")
         })?;
