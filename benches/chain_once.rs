@@ -14,24 +14,30 @@ const WIDTH: usize = 100;
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map_or(10_000, |a| a.parse().expect("tasks"));
-    let shape = args.next().unwrap_or_else(|| "chain".into());
+    let (fan_out, layered) = match args.next().as_deref() {
+        Some("fan-out") => (true, false),
+        Some("layered") => (false, true),
+        _ => (false, false),
+    };
     let mut p = Pipeline::with_backend("chain_once", Arc::new(MemoryBackend::new())).unwrap();
     let names: Vec<String> = (0..n).map(|i| format!("task_{i:05}")).collect();
     for name in &names {
         p.add_task(Task::new(name.clone(), |_| Ok(()))).unwrap();
     }
     for i in 1..n {
-        let ups = match shape.as_str() {
-            "fan-out" => vec![0],
-            "layered" if i < WIDTH => vec![],
-            "layered" => {
-                let prev = (i / WIDTH - 1) * WIDTH;
-                let j = i % WIDTH;
-                vec![prev + j, prev + (7 * j + 3) % WIDTH]
-            }
-            _ => vec![i - 1],
+        // Up to two upstream tasks, without allocating.
+        let (ups, k) = if fan_out {
+            ([0, 0], 1)
+        } else if layered && i < WIDTH {
+            ([0, 0], 0)
+        } else if layered {
+            let prev = (i / WIDTH - 1) * WIDTH;
+            let j = i % WIDTH;
+            ([prev + j, prev + (7 * j + 3) % WIDTH], 2)
+        } else {
+            ([i - 1, 0], 1)
         };
-        for u in ups {
+        for &u in &ups[..k] {
             p.add_dependency(&names[u], &names[i]).unwrap();
         }
     }
