@@ -3,7 +3,8 @@
 # under valgrind's callgrind: a count, not a time, so it is the same on a
 # busy machine. Each figure is (instructions of an N-task run minus those of
 # a 1-task run) / (N - 1): building and running the tasks, without process
-# start-up. Usage: bash benches/callgrind.sh [N]
+# start-up. Shapes: chain, fan-out, layered (see chain_once.rs).
+# Usage: bash benches/callgrind.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -18,7 +19,7 @@ count() { # tasks shape
     rm -f "$out"
 }
 printf '%-8s %10s %18s\n' shape tasks "instructions/task"
-for shape in chain fan-out; do
+for shape in chain fan-out layered; do
     base=$(count 1 "$shape")
     full=$(count "$N" "$shape")
     printf '%-8s %10d %18d\n' "$shape" "$N" $(((full - base) / (N - 1)))
