@@ -1,0 +1,274 @@
+//! The task state of one run kept by the memory backend, laid out for cheap
+//! writes: a run writes every task two or three times, while its state is
+//! read back rarely (the UI, the CLI, a resume), so writes index plain
+//! vectors by task number and reads rebuild the public, name-keyed types.
+
+use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Task names and their numbers. The runs of an unchanged pipeline share
+/// one table, so the names are stored once, not once per run.
+#[derive(Clone, Default)]
+pub(crate) struct Names {
+    /// Name of each task number.
+    names: Vec<Arc<str>>,
+    /// Number of each name.
+    index: FxHashMap<Arc<str>, u32>,
+}
+
+impl Names {
+    /// The table of a run record's tasks, numbered in name order.
+    fn from_names<'a>(names: impl ExactSizeIterator<Item = &'a String>) -> Self {
+        let mut table = Names {
+            names: Vec::with_capacity(names.len()),
+            index: FxHashMap::with_capacity_and_hasher(names.len(), Default::default()),
+        };
+        for name in names {
+            table.push(name);
+        }
+        table
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|&i| i as usize)
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Adds a name the table does not hold and returns its number.
+    fn push(&mut self, name: &str) -> usize {
+        let i = self.names.len();
+        // A run holds fewer tasks than memory can number with u32 long
+        // before this could wrap.
+        let n = u32::try_from(i).expect("more than u32::MAX tasks in one run");
+        let name: Arc<str> = Arc::from(name);
+        self.index.insert(name.clone(), n);
+        self.names.push(name);
+        i
+    }
+}
+
+/// `None` for a time in [`Detail`]: a NaN with a payload no clock or
+/// arithmetic produces, so that every `Some(t)` (even a NaN) reads back as
+/// itself while the detail stays 24 bytes.
+const NO_TIME: f64 = f64::from_bits(0x7ff8_d0e5_0000_0001);
+
+fn pack_time(t: Option<f64>) -> f64 {
+    t.unwrap_or(NO_TIME)
+}
+
+fn unpack_time(t: f64) -> Option<f64> {
+    (t.to_bits() != NO_TIME.to_bits()).then_some(t)
+}
+
+/// A task's detail beyond its status and error, as written (all `None` and
+/// 0, the same as a bare detail, when never written).
+#[derive(Clone, Copy)]
+struct Detail {
+    start: f64,
+    end: f64,
+    attempts: u32,
+}
+
+impl Detail {
+    const BARE: Detail = Detail {
+        start: NO_TIME,
+        end: NO_TIME,
+        attempts: 0,
+    };
+}
+
+/// The tasks of one stored run: statuses, detail and outputs by task number.
+///
+/// Memory per task per run: 1 byte of status, plus 24 bytes of detail once
+/// the run has written any (every run of the engine does), so 25 bytes;
+/// errors and outputs are kept only for the tasks that have one. The names
+/// themselves are in the [`Names`] table, shared by the runs of a pipeline.
+///
+/// Invariant: `statuses` has one entry per name of `names`, and `details`
+/// is empty or has one entry per name too.
+pub(crate) struct RunTasks {
+    names: Arc<Names>,
+    /// `None`: not among the run's tasks (a name only an earlier save or
+    /// another run sharing the table has).
+    statuses: Vec<Option<TaskStatus>>,
+    /// Empty until the run writes its first detail.
+    details: Vec<Detail>,
+    errors: FxHashMap<u32, Box<str>>,
+    outputs: FxHashMap<u32, StoredOutput>,
+}
+
+impl RunTasks {
+    /// The tasks of a newly saved run: `tasks`, numbered by `previous`'s
+    /// table when it holds exactly these names (the runs of an unchanged
+    /// pipeline), else by a table of their own.
+    pub(crate) fn new(tasks: &BTreeMap<String, TaskStatus>, previous: Option<&RunTasks>) -> Self {
+        if let Some(prev) = previous {
+            if prev.names.len() == tasks.len() {
+                let mut statuses = vec![None; tasks.len()];
+                let all_found = tasks.iter().all(|(name, status)| {
+                    prev.names
+                        .get(name)
+                        .map(|i| statuses[i] = Some(*status))
+                        .is_some()
+                });
+                if all_found {
+                    return RunTasks::with_names(prev.names.clone(), statuses);
+                }
+            }
+        }
+        let names = Names::from_names(tasks.keys());
+        let statuses = tasks.values().map(|s| Some(*s)).collect();
+        RunTasks::with_names(Arc::new(names), statuses)
+    }
+
+    fn with_names(names: Arc<Names>, statuses: Vec<Option<TaskStatus>>) -> Self {
+        RunTasks {
+            names,
+            statuses,
+            details: Vec::new(),
+            errors: FxHashMap::default(),
+            outputs: FxHashMap::default(),
+        }
+    }
+
+    /// The number of task `name`, added to the run's table (copied first
+    /// when other runs share it) when it is not there yet.
+    fn number(&mut self, name: &str) -> usize {
+        if let Some(i) = self.names.get(name) {
+            return i;
+        }
+        let i = Arc::make_mut(&mut self.names).push(name);
+        self.statuses.push(None);
+        if !self.details.is_empty() {
+            self.details.push(Detail::BARE);
+        }
+        i
+    }
+
+    fn detail_mut(&mut self, i: usize) -> &mut Detail {
+        if self.details.is_empty() {
+            self.details = vec![Detail::BARE; self.statuses.len()];
+        }
+        &mut self.details[i]
+    }
+
+    /// Makes `tasks` the run's task statuses: the tasks it lacks leave the
+    /// run (their detail and output stay stored, unseen unless they return).
+    pub(crate) fn replace_statuses(&mut self, tasks: &BTreeMap<String, TaskStatus>) {
+        self.statuses.fill(None);
+        for (name, status) in tasks {
+            let i = self.number(name);
+            self.statuses[i] = Some(*status);
+        }
+    }
+
+    /// Sets one task's status, adding the task to the run if needed.
+    pub(crate) fn set_status(&mut self, name: &str, status: TaskStatus) {
+        let i = self.number(name);
+        self.statuses[i] = Some(status);
+    }
+
+    /// Writes one task's status with its detail (replacing all of the
+    /// earlier detail) and output, if it carries one.
+    pub(crate) fn update(&mut self, u: &TaskUpdate<'_>) {
+        let i = self.number(u.task);
+        self.statuses[i] = Some(u.status);
+        *self.detail_mut(i) = Detail {
+            start: pack_time(u.start_time),
+            end: pack_time(u.end_time),
+            attempts: u.attempts,
+        };
+        let key = i as u32;
+        match u.error {
+            Some(e) => {
+                self.errors.insert(key, e.into());
+            }
+            // Most runs never fail a task: skip the lookup then.
+            None if !self.errors.is_empty() => {
+                self.errors.remove(&key);
+            }
+            None => {}
+        }
+        match u.output {
+            Some(OutputRef::Stored(b)) => {
+                self.outputs.insert(key, StoredOutput::Stored(b.to_vec()));
+            }
+            Some(OutputRef::NotStored(n)) => {
+                self.outputs.insert(key, StoredOutput::NotStored(n));
+            }
+            None => {}
+        }
+    }
+
+    /// Finishes the tasks a lost owner left: RUNNING ones become FAILED,
+    /// PENDING ones SKIPPED, ended `now` with error `error`, their attempts
+    /// and start kept.
+    pub(crate) fn finish_lost(&mut self, now: f64, error: &str) {
+        for i in 0..self.statuses.len() {
+            let new = match self.statuses[i] {
+                Some(TaskStatus::Running) => TaskStatus::Failed,
+                Some(TaskStatus::Pending) => TaskStatus::Skipped,
+                _ => continue,
+            };
+            self.statuses[i] = Some(new);
+            self.detail_mut(i).end = now;
+            self.errors.insert(i as u32, error.into());
+        }
+    }
+
+    /// The run's task statuses, by name.
+    pub(crate) fn statuses(&self) -> BTreeMap<String, TaskStatus> {
+        self.present()
+            .map(|(i, s)| (self.names.names[i].to_string(), s))
+            .collect()
+    }
+
+    /// The detail of each of the run's tasks, in name order.
+    pub(crate) fn details(&self) -> Vec<TaskDetail> {
+        let mut present: Vec<(usize, TaskStatus)> = self.present().collect();
+        // Numbers follow name order unless names were added later, so this
+        // is usually a check of an already sorted list.
+        present.sort_unstable_by(|a, b| self.names.names[a.0].cmp(&self.names.names[b.0]));
+        present
+            .into_iter()
+            .map(|(i, status)| {
+                let d = self.details.get(i).copied().unwrap_or(Detail::BARE);
+                TaskDetail {
+                    name: self.names.names[i].to_string(),
+                    status,
+                    attempts: d.attempts,
+                    start_time: unpack_time(d.start),
+                    end_time: unpack_time(d.end),
+                    error: self.errors.get(&(i as u32)).map(|e| e.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// Every stored output, by task name (those of tasks that left the run
+    /// included).
+    pub(crate) fn outputs(&self) -> BTreeMap<String, StoredOutput> {
+        self.outputs
+            .iter()
+            .map(|(&i, o)| (self.names.names[i as usize].to_string(), o.clone()))
+            .collect()
+    }
+
+    fn present(&self) -> impl Iterator<Item = (usize, TaskStatus)> + '_ {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+    }
+
+    /// Whether `self` and `other` number their tasks with one table.
+    #[cfg(test)]
+    pub(crate) fn shares_names_with(&self, other: &RunTasks) -> bool {
+        Arc::ptr_eq(&self.names, &other.names)
+    }
+}
