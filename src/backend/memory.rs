@@ -7,7 +7,8 @@ use crate::history::RunDag;
 use crate::model::{
     now_seconds, PipelineRun, RunStatus, StoredOutput, TaskDetail, TaskStatus, TaskUpdate,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ pub struct MemoryBackend {
 
 #[derive(Default)]
 struct State {
-    runs: HashMap<String, Stored>,
+    /// Hashed with Fx, not SipHash: every task update looks its run up.
+    runs: FxHashMap<String, Stored>,
     /// Run ids in the order they were first saved (oldest first).
     order: VecDeque<String>,
     /// Schedules recorded by schedulers, by name.

@@ -4,26 +4,46 @@
 //! vectors by task number and reads rebuild the public, name-keyed types.
 
 use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Task names and their numbers. The runs of an unchanged pipeline share
 /// one table, so the names are stored once, not once per run.
+///
+/// The names sit end to end in one string and are found by their hash:
+/// building the table allocates nothing per name, and dropping it frees
+/// three buffers instead of one or two per name.
 #[derive(Clone, Default)]
 pub(crate) struct Names {
-    /// Name of each task number.
-    names: Vec<Arc<str>>,
-    /// Number of each name.
-    index: FxHashMap<Arc<str>, u32>,
+    /// Every name, one after the other.
+    text: String,
+    /// Where each name ends in `text`, by number.
+    ends: Vec<usize>,
+    /// The number of the first name with each hash.
+    by_hash: FxHashMap<u64, u32>,
+    /// The numbers of the names whose hash an earlier name already had,
+    /// searched one by one: empty unless names were made to collide.
+    clashes: Vec<u32>,
+}
+
+fn hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
 }
 
 impl Names {
     /// The table of a run record's tasks, numbered in name order.
-    fn from_names<'a>(names: impl ExactSizeIterator<Item = &'a String>) -> Self {
+    fn from_names<'a, I>(names: I) -> Self
+    where
+        I: ExactSizeIterator<Item = &'a String> + Clone,
+    {
         let mut table = Names {
-            names: Vec::with_capacity(names.len()),
-            index: FxHashMap::with_capacity_and_hasher(names.len(), Default::default()),
+            text: String::with_capacity(names.clone().map(|n| n.len()).sum()),
+            ends: Vec::with_capacity(names.len()),
+            by_hash: FxHashMap::with_capacity_and_hasher(names.len(), FxBuildHasher),
+            clashes: Vec::new(),
         };
         for name in names {
             table.push(name);
@@ -31,23 +51,48 @@ impl Names {
         table
     }
 
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
     fn get(&self, name: &str) -> Option<usize> {
-        self.index.get(name).map(|&i| i as usize)
+        self.get_hashed(name, hash(name))
+    }
+
+    fn get_hashed(&self, name: &str, hash: u64) -> Option<usize> {
+        let first = *self.by_hash.get(&hash)? as usize;
+        if self.name(first) == name {
+            return Some(first);
+        }
+        self.clashes
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.name(i) == name)
     }
 
     fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
     /// Adds a name the table does not hold and returns its number.
     fn push(&mut self, name: &str) -> usize {
-        let i = self.names.len();
+        self.push_hashed(name, hash(name))
+    }
+
+    fn push_hashed(&mut self, name: &str, hash: u64) -> usize {
+        let i = self.ends.len();
         // A run holds fewer tasks than memory can number with u32 long
         // before this could wrap.
         let n = u32::try_from(i).expect("more than u32::MAX tasks in one run");
-        let name: Arc<str> = Arc::from(name);
-        self.index.insert(name.clone(), n);
-        self.names.push(name);
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(n);
+            }
+            Entry::Occupied(_) => self.clashes.push(n),
+        }
         i
     }
 }
@@ -224,7 +269,7 @@ impl RunTasks {
     /// The run's task statuses, by name.
     pub(crate) fn statuses(&self) -> BTreeMap<String, TaskStatus> {
         self.present()
-            .map(|(i, s)| (self.names.names[i].to_string(), s))
+            .map(|(i, s)| (self.names.name(i).to_string(), s))
             .collect()
     }
 
@@ -233,13 +278,13 @@ impl RunTasks {
         let mut present: Vec<(usize, TaskStatus)> = self.present().collect();
         // Numbers follow name order unless names were added later, so this
         // is usually a check of an already sorted list.
-        present.sort_unstable_by(|a, b| self.names.names[a.0].cmp(&self.names.names[b.0]));
+        present.sort_unstable_by(|a, b| self.names.name(a.0).cmp(self.names.name(b.0)));
         present
             .into_iter()
             .map(|(i, status)| {
                 let d = self.details.get(i).copied().unwrap_or(Detail::BARE);
                 TaskDetail {
-                    name: self.names.names[i].to_string(),
+                    name: self.names.name(i).to_string(),
                     status,
                     attempts: d.attempts,
                     start_time: unpack_time(d.start),
@@ -255,7 +300,7 @@ impl RunTasks {
     pub(crate) fn outputs(&self) -> BTreeMap<String, StoredOutput> {
         self.outputs
             .iter()
-            .map(|(&i, o)| (self.names.names[i as usize].to_string(), o.clone()))
+            .map(|(&i, o)| (self.names.name(i as usize).to_string(), o.clone()))
             .collect()
     }
 
@@ -270,5 +315,29 @@ impl RunTasks {
     #[cfg(test)]
     pub(crate) fn shares_names_with(&self, other: &RunTasks) -> bool {
         Arc::ptr_eq(&self.names, &other.names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_one_hash_are_told_apart() {
+        let mut t = Names::default();
+        assert_eq!(t.push_hashed("a", 7), 0);
+        assert_eq!(t.push_hashed("bc", 7), 1);
+        assert_eq!(t.push_hashed("", 7), 2);
+        assert_eq!(t.push("d"), 3);
+        assert_eq!(t.get_hashed("a", 7), Some(0));
+        assert_eq!(t.get_hashed("bc", 7), Some(1));
+        assert_eq!(t.get_hashed("", 7), Some(2));
+        assert_eq!(t.get_hashed("x", 7), None);
+        assert_eq!(t.get("d"), Some(3));
+        assert_eq!(t.get("a"), None);
+        assert_eq!(
+            (t.name(0), t.name(1), t.name(2), t.name(3)),
+            ("a", "bc", "", "d")
+        );
     }
 }
