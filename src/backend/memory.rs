@@ -1,6 +1,6 @@
 //! The default backend: runs kept in this process only.
 
-use super::memory_run::RunTasks;
+use super::memory_run::{RunTasks, StoredDag};
 use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
 use crate::history::RunDag;
@@ -77,7 +77,7 @@ struct Stored {
     lease: Option<(f64, Duration)>,
     resumed_from: Option<String>,
     /// The DAG the run ran, shared by the runs of an unchanged pipeline.
-    dag: Option<Arc<RunDag>>,
+    dag: Option<Arc<StoredDag>>,
 }
 
 impl Stored {
@@ -152,7 +152,7 @@ impl State {
         }
     }
 
-    /// The newest run, whose task names and DAG the next run likely shares.
+    /// The newest run, whose task names the next run likely shares.
     fn newest(&self) -> Option<&Stored> {
         self.order.back().and_then(|id| self.runs.get(id))
     }
@@ -186,15 +186,21 @@ impl Backend for MemoryBackend {
 
     fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
         let mut st = self.lock();
-        // Runs of an unchanged pipeline share the previous run's DAG.
+        // Runs of an unchanged pipeline share the previous run's DAG. The
+        // run itself is usually the newest (saved just before its DAG), so
+        // the previous one is the newest other run.
         let shared = st
-            .newest()
+            .order
+            .iter()
+            .rev()
+            .find(|id| *id != run_id)
+            .and_then(|id| st.runs.get(id))
             .and_then(|s| s.dag.clone())
-            .filter(|d| **d == *dag)
-            .unwrap_or_else(|| Arc::new(dag.clone()));
+            .filter(|d| d.is(dag));
         match st.runs.get_mut(run_id) {
             Some(stored) => {
-                stored.dag = Some(shared);
+                let dag = shared.unwrap_or_else(|| Arc::new(StoredDag::new(dag, &stored.tasks)));
+                stored.dag = Some(dag);
                 Ok(())
             }
             None => Err(Error::not_found(format!("run {run_id} not found"))),
@@ -206,7 +212,7 @@ impl Backend for MemoryBackend {
             .lock()
             .runs
             .get(run_id)
-            .and_then(|s| s.dag.as_deref().cloned()))
+            .and_then(|s| s.dag.as_deref().map(StoredDag::to_dag)))
     }
 
     fn save_run(&self, run: &PipelineRun) -> Result<()> {
@@ -644,5 +650,39 @@ mod tests {
         assert_eq!(b.purge(3.0, Some("p"), false).unwrap(), 1);
         assert!(b.get_run("old").unwrap().is_none());
         assert_eq!(b.lock().order, ["running", "new"]);
+    }
+
+    #[test]
+    fn dags_round_trip_and_are_shared_by_runs_of_one_pipeline() {
+        let b = MemoryBackend::new();
+        let tasks = [("a", Pending), ("b", Pending)];
+        let dag = RunDag {
+            tasks: vec!["b".into(), "a".into()],
+            edges: vec![("a".into(), "b".into())],
+        };
+        for id in ["r1", "r2"] {
+            b.save_run(&with_tasks(id, &tasks)).unwrap();
+            assert_eq!(b.get_run_dag(id).unwrap(), None);
+            b.save_dag(id, "p", &dag).unwrap();
+            assert_eq!(b.get_run_dag(id).unwrap(), Some(dag.clone()));
+        }
+        // A DAG naming tasks the run lacks, or one twice, reads back as is.
+        let odd = RunDag {
+            tasks: vec!["a".into(), "x".into(), "a".into()],
+            edges: vec![("y".into(), "a".into()), ("a".into(), "y".into())],
+        };
+        b.save_run(&with_tasks("r3", &tasks)).unwrap();
+        b.save_dag("r3", "p", &odd).unwrap();
+        assert_eq!(b.get_run_dag("r3").unwrap(), Some(odd));
+        {
+            let st = b.lock();
+            let [r1, r2, r3] = ["r1", "r2", "r3"].map(|id| &st.runs[id]);
+            let [d1, d2, d3] = [r1, r2, r3].map(|r| r.dag.as_ref().unwrap());
+            assert!(Arc::ptr_eq(d1, d2));
+            assert!(d1.numbered_like(&r1.tasks));
+            assert!(!d3.numbered_like(&r3.tasks));
+        }
+        assert!(b.save_dag("nope", "p", &dag).is_err());
+        assert_eq!(b.get_run_dag("nope").unwrap(), None);
     }
 }

@@ -3,6 +3,7 @@
 //! read back rarely (the UI, the CLI, a resume), so writes index plain
 //! vectors by task number and reads rebuild the public, name-keyed types.
 
+use crate::history::RunDag;
 use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::hash_map::Entry;
@@ -315,6 +316,94 @@ impl RunTasks {
     #[cfg(test)]
     pub(crate) fn shares_names_with(&self, other: &RunTasks) -> bool {
         Arc::ptr_eq(&self.names, &other.names)
+    }
+}
+
+/// A run's DAG, its names numbered by the run's task table when they are
+/// all in it (as when the engine saves it), else by a table of its own:
+/// copying and dropping it costs no allocation per task.
+pub(crate) struct StoredDag {
+    names: Arc<Names>,
+    tasks: Vec<u32>,
+    edges: Vec<(u32, u32)>,
+}
+
+impl StoredDag {
+    /// `dag`, stored for the run whose tasks are `run`.
+    pub(crate) fn new(dag: &RunDag, run: &RunTasks) -> Self {
+        StoredDag::numbered_by(dag, &run.names).unwrap_or_else(|| {
+            let mut names = Names::default();
+            let mut number = |n: &str| names.get(n).unwrap_or_else(|| names.push(n)) as u32;
+            let tasks = dag.tasks.iter().map(|t| number(t)).collect();
+            let edges = dag
+                .edges
+                .iter()
+                .map(|(a, b)| (number(a), number(b)))
+                .collect();
+            StoredDag {
+                names: Arc::new(names),
+                tasks,
+                edges,
+            }
+        })
+    }
+
+    /// `dag` numbered by `names`, if they hold all its names.
+    fn numbered_by(dag: &RunDag, names: &Arc<Names>) -> Option<Self> {
+        let number = |n: &String| names.get(n).map(|i| i as u32);
+        let tasks = dag.tasks.iter().map(number).collect::<Option<_>>()?;
+        let edges = dag
+            .edges
+            .iter()
+            .map(|(a, b)| Some((number(a)?, number(b)?)))
+            .collect::<Option<_>>()?;
+        Some(StoredDag {
+            names: names.clone(),
+            tasks,
+            edges,
+        })
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.names.name(i as usize)
+    }
+
+    /// Whether this is `dag`.
+    pub(crate) fn is(&self, dag: &RunDag) -> bool {
+        self.tasks.len() == dag.tasks.len()
+            && self.edges.len() == dag.edges.len()
+            && self
+                .tasks
+                .iter()
+                .zip(&dag.tasks)
+                .all(|(&i, t)| self.name(i) == t)
+            && self
+                .edges
+                .iter()
+                .zip(&dag.edges)
+                .all(|(&(a, b), (x, y))| self.name(a) == x && self.name(b) == y)
+    }
+
+    /// The DAG, rebuilt.
+    pub(crate) fn to_dag(&self) -> RunDag {
+        RunDag {
+            tasks: self
+                .tasks
+                .iter()
+                .map(|&i| self.name(i).to_string())
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|&(a, b)| (self.name(a).to_string(), self.name(b).to_string()))
+                .collect(),
+        }
+    }
+
+    /// Whether the DAG is numbered by `run`'s task table.
+    #[cfg(test)]
+    pub(crate) fn numbered_like(&self, run: &RunTasks) -> bool {
+        Arc::ptr_eq(&self.names, &run.names)
     }
 }
 
