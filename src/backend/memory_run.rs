@@ -52,9 +52,19 @@ impl Names {
         table
     }
 
-    fn name(&self, i: usize) -> &str {
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        start..self.ends[i]
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.text[self.range(i)]
+    }
+
+    /// Whether name `i` is `name`; compared as bytes, which skips the
+    /// check that a slice of `text` falls on character boundaries.
+    fn is(&self, i: usize, name: &str) -> bool {
+        self.text.as_bytes()[self.range(i)] == *name.as_bytes()
     }
 
     fn get(&self, name: &str) -> Option<usize> {
@@ -63,13 +73,13 @@ impl Names {
 
     fn get_hashed(&self, name: &str, hash: u64) -> Option<usize> {
         let first = *self.by_hash.get(&hash)? as usize;
-        if self.name(first) == name {
+        if self.is(first, name) {
             return Some(first);
         }
         self.clashes
             .iter()
             .map(|&i| i as usize)
-            .find(|&i| self.name(i) == name)
+            .find(|&i| self.is(i, name))
     }
 
     fn len(&self) -> usize {
