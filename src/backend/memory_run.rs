@@ -378,6 +378,10 @@ impl StoredDag {
         self.names.name(i as usize)
     }
 
+    fn is_name(&self, i: u32, name: &str) -> bool {
+        self.names.is(i as usize, name)
+    }
+
     /// Whether this is `dag`.
     pub(crate) fn is(&self, dag: &RunDag) -> bool {
         self.tasks.len() == dag.tasks.len()
@@ -386,12 +390,12 @@ impl StoredDag {
                 .tasks
                 .iter()
                 .zip(&dag.tasks)
-                .all(|(&i, t)| self.name(i) == t)
+                .all(|(&i, t)| self.is_name(i, t))
             && self
                 .edges
                 .iter()
                 .zip(&dag.edges)
-                .all(|(&(a, b), (x, y))| self.name(a) == x && self.name(b) == y)
+                .all(|(&(a, b), (x, y))| self.is_name(a, x) && self.is_name(b, y))
     }
 
     /// The DAG, rebuilt.
