@@ -109,8 +109,8 @@ impl Names {
 }
 
 /// `None` for a time in [`Detail`]: a NaN with a payload no clock or
-/// arithmetic produces, so that every `Some(t)` (even a NaN) reads back as
-/// itself while the detail stays 24 bytes.
+/// arithmetic produces, so that every other `Some(t)`, an ordinary NaN
+/// included, reads back as itself while the detail stays 24 bytes.
 const NO_TIME: f64 = f64::from_bits(0x7ff8_d0e5_0000_0001);
 
 fn pack_time(t: Option<f64>) -> f64 {
@@ -442,5 +442,19 @@ mod tests {
             (t.name(0), t.name(1), t.name(2), t.name(3)),
             ("a", "bc", "", "d")
         );
+    }
+
+    #[test]
+    fn times_read_back_as_written() {
+        for t in [
+            None,
+            Some(0.0),
+            Some(-1.5),
+            Some(1.7e9),
+            Some(f64::INFINITY),
+        ] {
+            assert_eq!(unpack_time(pack_time(t)), t);
+        }
+        assert!(unpack_time(pack_time(Some(f64::NAN))).is_some_and(f64::is_nan));
     }
 }
