@@ -5,6 +5,7 @@ mod claims;
 pub mod ident;
 mod lost;
 mod memory;
+mod memory_run;
 mod mysql;
 mod pool;
 mod postgres;

@@ -1,0 +1,460 @@
+//! The task state of one run kept by the memory backend, laid out for cheap
+//! writes: a run writes every task two or three times, while its state is
+//! read back rarely (the UI, the CLI, a resume), so writes index plain
+//! vectors by task number and reads rebuild the public, name-keyed types.
+
+use crate::history::RunDag;
+use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Task names and their numbers. The runs of an unchanged pipeline share
+/// one table, so the names are stored once, not once per run.
+///
+/// The names sit end to end in one string and are found by their hash:
+/// building the table allocates nothing per name, and dropping it frees
+/// three buffers instead of one or two per name.
+#[derive(Clone, Default)]
+pub(crate) struct Names {
+    /// Every name, one after the other.
+    text: String,
+    /// Where each name ends in `text`, by number.
+    ends: Vec<usize>,
+    /// The number of the first name with each hash.
+    by_hash: FxHashMap<u64, u32>,
+    /// The numbers of the names whose hash an earlier name already had,
+    /// searched one by one: empty unless names were made to collide.
+    clashes: Vec<u32>,
+}
+
+fn hash(name: &str) -> u64 {
+    FxBuildHasher.hash_one(name)
+}
+
+impl Names {
+    /// The table of a run record's tasks, numbered in name order.
+    fn from_names<'a, I>(names: I) -> Self
+    where
+        I: ExactSizeIterator<Item = &'a String> + Clone,
+    {
+        let mut table = Names {
+            text: String::with_capacity(names.clone().map(|n| n.len()).sum()),
+            ends: Vec::with_capacity(names.len()),
+            by_hash: FxHashMap::with_capacity_and_hasher(names.len(), FxBuildHasher),
+            clashes: Vec::new(),
+        };
+        for name in names {
+            table.push(name);
+        }
+        table
+    }
+
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[i]
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.text[self.range(i)]
+    }
+
+    /// Whether name `i` is `name`; compared as bytes, which skips the
+    /// check that a slice of `text` falls on character boundaries.
+    fn is(&self, i: usize, name: &str) -> bool {
+        self.text.as_bytes()[self.range(i)] == *name.as_bytes()
+    }
+
+    fn get(&self, name: &str) -> Option<usize> {
+        self.get_hashed(name, hash(name))
+    }
+
+    fn get_hashed(&self, name: &str, hash: u64) -> Option<usize> {
+        let first = *self.by_hash.get(&hash)? as usize;
+        if self.is(first, name) {
+            return Some(first);
+        }
+        self.clashes
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| self.is(i, name))
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Adds a name the table does not hold and returns its number.
+    fn push(&mut self, name: &str) -> usize {
+        self.push_hashed(name, hash(name))
+    }
+
+    fn push_hashed(&mut self, name: &str, hash: u64) -> usize {
+        let i = self.ends.len();
+        // A run holds fewer tasks than memory can number with u32 long
+        // before this could wrap.
+        let n = u32::try_from(i).expect("more than u32::MAX tasks in one run");
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(n);
+            }
+            Entry::Occupied(_) => self.clashes.push(n),
+        }
+        i
+    }
+}
+
+/// `None` for a time in [`Detail`]: a NaN with a payload no clock or
+/// arithmetic produces, so that every other `Some(t)`, an ordinary NaN
+/// included, reads back as itself while the detail stays 24 bytes.
+const NO_TIME: f64 = f64::from_bits(0x7ff8_d0e5_0000_0001);
+
+fn pack_time(t: Option<f64>) -> f64 {
+    t.unwrap_or(NO_TIME)
+}
+
+fn unpack_time(t: f64) -> Option<f64> {
+    (t.to_bits() != NO_TIME.to_bits()).then_some(t)
+}
+
+/// A task's detail beyond its status and error, as written (all `None` and
+/// 0, the same as a bare detail, when never written).
+#[derive(Clone, Copy)]
+struct Detail {
+    start: f64,
+    end: f64,
+    attempts: u32,
+}
+
+impl Detail {
+    const BARE: Detail = Detail {
+        start: NO_TIME,
+        end: NO_TIME,
+        attempts: 0,
+    };
+}
+
+/// The tasks of one stored run: statuses, detail and outputs by task number.
+///
+/// Memory per task per run: 1 byte of status, plus 24 bytes of detail once
+/// the run has written any (every run of the engine does), so 25 bytes;
+/// errors and outputs are kept only for the tasks that have one. The names
+/// themselves are in the [`Names`] table, shared by the runs of a pipeline.
+///
+/// Invariant: `statuses` has one entry per name of `names`, and `details`
+/// is empty or has one entry per name too.
+pub(crate) struct RunTasks {
+    names: Arc<Names>,
+    /// `None`: not among the run's tasks (a name only an earlier save or
+    /// another run sharing the table has).
+    statuses: Vec<Option<TaskStatus>>,
+    /// Empty until the run writes its first detail.
+    details: Vec<Detail>,
+    errors: FxHashMap<u32, Box<str>>,
+    outputs: FxHashMap<u32, StoredOutput>,
+}
+
+impl RunTasks {
+    /// The tasks of a newly saved run: `tasks`, numbered by `previous`'s
+    /// table when it holds exactly these names (the runs of an unchanged
+    /// pipeline), else by a table of their own.
+    pub(crate) fn new(tasks: &BTreeMap<String, TaskStatus>, previous: Option<&RunTasks>) -> Self {
+        if let Some(prev) = previous {
+            if prev.names.len() == tasks.len() {
+                let mut statuses = vec![None; tasks.len()];
+                let all_found = tasks.iter().all(|(name, status)| {
+                    prev.names
+                        .get(name)
+                        .map(|i| statuses[i] = Some(*status))
+                        .is_some()
+                });
+                if all_found {
+                    return RunTasks::with_names(prev.names.clone(), statuses);
+                }
+            }
+        }
+        let names = Names::from_names(tasks.keys());
+        let statuses = tasks.values().map(|s| Some(*s)).collect();
+        RunTasks::with_names(Arc::new(names), statuses)
+    }
+
+    fn with_names(names: Arc<Names>, statuses: Vec<Option<TaskStatus>>) -> Self {
+        RunTasks {
+            names,
+            statuses,
+            details: Vec::new(),
+            errors: FxHashMap::default(),
+            outputs: FxHashMap::default(),
+        }
+    }
+
+    /// The number of task `name`, added to the run's table (copied first
+    /// when other runs share it) when it is not there yet.
+    fn number(&mut self, name: &str) -> usize {
+        if let Some(i) = self.names.get(name) {
+            return i;
+        }
+        let i = Arc::make_mut(&mut self.names).push(name);
+        self.statuses.push(None);
+        if !self.details.is_empty() {
+            self.details.push(Detail::BARE);
+        }
+        i
+    }
+
+    fn detail_mut(&mut self, i: usize) -> &mut Detail {
+        if self.details.is_empty() {
+            self.details = vec![Detail::BARE; self.statuses.len()];
+        }
+        &mut self.details[i]
+    }
+
+    /// Makes `tasks` the run's task statuses: the tasks it lacks leave the
+    /// run (their detail and output stay stored, unseen unless they return).
+    pub(crate) fn replace_statuses(&mut self, tasks: &BTreeMap<String, TaskStatus>) {
+        self.statuses.fill(None);
+        for (name, status) in tasks {
+            let i = self.number(name);
+            self.statuses[i] = Some(*status);
+        }
+    }
+
+    /// Sets one task's status, adding the task to the run if needed.
+    pub(crate) fn set_status(&mut self, name: &str, status: TaskStatus) {
+        let i = self.number(name);
+        self.statuses[i] = Some(status);
+    }
+
+    /// Writes one task's status with its detail (replacing all of the
+    /// earlier detail) and output, if it carries one.
+    pub(crate) fn update(&mut self, u: &TaskUpdate<'_>) {
+        let i = self.number(u.task);
+        self.statuses[i] = Some(u.status);
+        *self.detail_mut(i) = Detail {
+            start: pack_time(u.start_time),
+            end: pack_time(u.end_time),
+            attempts: u.attempts,
+        };
+        let key = i as u32;
+        match u.error {
+            Some(e) => {
+                self.errors.insert(key, e.into());
+            }
+            // Most runs never fail a task: skip the lookup then.
+            None if !self.errors.is_empty() => {
+                self.errors.remove(&key);
+            }
+            None => {}
+        }
+        match u.output {
+            Some(OutputRef::Stored(b)) => {
+                self.outputs.insert(key, StoredOutput::Stored(b.to_vec()));
+            }
+            Some(OutputRef::NotStored(n)) => {
+                self.outputs.insert(key, StoredOutput::NotStored(n));
+            }
+            None => {}
+        }
+    }
+
+    /// Finishes the tasks a lost owner left: RUNNING ones become FAILED,
+    /// PENDING ones SKIPPED, ended `now` with error `error`, their attempts
+    /// and start kept.
+    pub(crate) fn finish_lost(&mut self, now: f64, error: &str) {
+        for i in 0..self.statuses.len() {
+            let new = match self.statuses[i] {
+                Some(TaskStatus::Running) => TaskStatus::Failed,
+                Some(TaskStatus::Pending) => TaskStatus::Skipped,
+                _ => continue,
+            };
+            self.statuses[i] = Some(new);
+            self.detail_mut(i).end = now;
+            self.errors.insert(i as u32, error.into());
+        }
+    }
+
+    /// The run's task statuses, by name.
+    pub(crate) fn statuses(&self) -> BTreeMap<String, TaskStatus> {
+        self.present()
+            .map(|(i, s)| (self.names.name(i).to_string(), s))
+            .collect()
+    }
+
+    /// The detail of each of the run's tasks, in name order.
+    pub(crate) fn details(&self) -> Vec<TaskDetail> {
+        let mut present: Vec<(usize, TaskStatus)> = self.present().collect();
+        // Numbers follow name order unless names were added later, so this
+        // is usually a check of an already sorted list.
+        present.sort_unstable_by(|a, b| self.names.name(a.0).cmp(self.names.name(b.0)));
+        present
+            .into_iter()
+            .map(|(i, status)| {
+                let d = self.details.get(i).copied().unwrap_or(Detail::BARE);
+                TaskDetail {
+                    name: self.names.name(i).to_string(),
+                    status,
+                    attempts: d.attempts,
+                    start_time: unpack_time(d.start),
+                    end_time: unpack_time(d.end),
+                    error: self.errors.get(&(i as u32)).map(|e| e.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    /// Every stored output, by task name (those of tasks that left the run
+    /// included).
+    pub(crate) fn outputs(&self) -> BTreeMap<String, StoredOutput> {
+        self.outputs
+            .iter()
+            .map(|(&i, o)| (self.names.name(i as usize).to_string(), o.clone()))
+            .collect()
+    }
+
+    fn present(&self) -> impl Iterator<Item = (usize, TaskStatus)> + '_ {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+    }
+
+    /// Whether `self` and `other` number their tasks with one table.
+    #[cfg(test)]
+    pub(crate) fn shares_names_with(&self, other: &RunTasks) -> bool {
+        Arc::ptr_eq(&self.names, &other.names)
+    }
+}
+
+/// A run's DAG, its names numbered by the run's task table when they are
+/// all in it (as when the engine saves it), else by a table of its own:
+/// copying and dropping it costs no allocation per task.
+pub(crate) struct StoredDag {
+    names: Arc<Names>,
+    tasks: Vec<u32>,
+    edges: Vec<(u32, u32)>,
+}
+
+impl StoredDag {
+    /// `dag`, stored for the run whose tasks are `run`.
+    pub(crate) fn new(dag: &RunDag, run: &RunTasks) -> Self {
+        StoredDag::numbered_by(dag, &run.names).unwrap_or_else(|| {
+            let mut names = Names::default();
+            let mut number = |n: &str| names.get(n).unwrap_or_else(|| names.push(n)) as u32;
+            let tasks = dag.tasks.iter().map(|t| number(t)).collect();
+            let edges = dag
+                .edges
+                .iter()
+                .map(|(a, b)| (number(a), number(b)))
+                .collect();
+            StoredDag {
+                names: Arc::new(names),
+                tasks,
+                edges,
+            }
+        })
+    }
+
+    /// `dag` numbered by `names`, if they hold all its names.
+    fn numbered_by(dag: &RunDag, names: &Arc<Names>) -> Option<Self> {
+        let number = |n: &String| names.get(n).map(|i| i as u32);
+        let tasks = dag.tasks.iter().map(number).collect::<Option<_>>()?;
+        let edges = dag
+            .edges
+            .iter()
+            .map(|(a, b)| Some((number(a)?, number(b)?)))
+            .collect::<Option<_>>()?;
+        Some(StoredDag {
+            names: names.clone(),
+            tasks,
+            edges,
+        })
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.names.name(i as usize)
+    }
+
+    fn is_name(&self, i: u32, name: &str) -> bool {
+        self.names.is(i as usize, name)
+    }
+
+    /// Whether this is `dag`.
+    pub(crate) fn is(&self, dag: &RunDag) -> bool {
+        self.tasks.len() == dag.tasks.len()
+            && self.edges.len() == dag.edges.len()
+            && self
+                .tasks
+                .iter()
+                .zip(&dag.tasks)
+                .all(|(&i, t)| self.is_name(i, t))
+            && self
+                .edges
+                .iter()
+                .zip(&dag.edges)
+                .all(|(&(a, b), (x, y))| self.is_name(a, x) && self.is_name(b, y))
+    }
+
+    /// The DAG, rebuilt.
+    pub(crate) fn to_dag(&self) -> RunDag {
+        RunDag {
+            tasks: self
+                .tasks
+                .iter()
+                .map(|&i| self.name(i).to_string())
+                .collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|&(a, b)| (self.name(a).to_string(), self.name(b).to_string()))
+                .collect(),
+        }
+    }
+
+    /// Whether the DAG is numbered by `run`'s task table.
+    #[cfg(test)]
+    pub(crate) fn numbered_like(&self, run: &RunTasks) -> bool {
+        Arc::ptr_eq(&self.names, &run.names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_one_hash_are_told_apart() {
+        let mut t = Names::default();
+        assert_eq!(t.push_hashed("a", 7), 0);
+        assert_eq!(t.push_hashed("bc", 7), 1);
+        assert_eq!(t.push_hashed("", 7), 2);
+        assert_eq!(t.push("d"), 3);
+        assert_eq!(t.get_hashed("a", 7), Some(0));
+        assert_eq!(t.get_hashed("bc", 7), Some(1));
+        assert_eq!(t.get_hashed("", 7), Some(2));
+        assert_eq!(t.get_hashed("x", 7), None);
+        assert_eq!(t.get("d"), Some(3));
+        assert_eq!(t.get("a"), None);
+        assert_eq!(
+            (t.name(0), t.name(1), t.name(2), t.name(3)),
+            ("a", "bc", "", "d")
+        );
+    }
+
+    #[test]
+    fn times_read_back_as_written() {
+        for t in [
+            None,
+            Some(0.0),
+            Some(-1.5),
+            Some(1.7e9),
+            Some(f64::INFINITY),
+        ] {
+            assert_eq!(unpack_time(pack_time(t)), t);
+        }
+        assert!(unpack_time(pack_time(Some(f64::NAN))).is_some_and(f64::is_nan));
+    }
+}
