@@ -3,13 +3,13 @@
 use super::memory_run::{RunTasks, StoredDag};
 use super::{Backend, ScheduleRecord};
 use crate::error::{Error, Result};
-use crate::history::RunDag;
+use crate::history::{RunDag, SharedDag};
 use crate::model::{
     now_seconds, PipelineRun, RunStatus, StoredOutput, TaskDetail, TaskStatus, TaskUpdate,
 };
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// Keeps runs (and their task details) in memory; everything is lost when
@@ -31,6 +31,10 @@ struct State {
     schedules: BTreeMap<String, ScheduleRecord>,
     /// Claimed fire times: (schedule, fire time in ms).
     claims: HashSet<(String, i64)>,
+    /// The last DAG given by `save_shared_dag` and what it was stored as:
+    /// the runs of an unchanged pipeline hand over the same one, found by
+    /// address (the weak reference keeps the address from being reused).
+    last_shared_dag: Option<(Weak<SharedDag>, Arc<StoredDag>)>,
 }
 
 impl Default for MemoryBackend {
@@ -182,6 +186,30 @@ impl Backend for MemoryBackend {
 
     fn list_schedules(&self) -> Result<Vec<ScheduleRecord>> {
         Ok(self.lock().schedules.values().cloned().collect())
+    }
+
+    fn save_shared_dag(&self, run_id: &str, pipeline: &str, dag: &Arc<SharedDag>) -> Result<()> {
+        let mut st = self.lock();
+        let known = st
+            .last_shared_dag
+            .as_ref()
+            .filter(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(dag)))
+            .map(|(_, stored)| stored.clone());
+        let Some(stored_dag) = known else {
+            drop(st);
+            self.save_dag(run_id, pipeline, dag.dag())?;
+            let mut st = self.lock();
+            let stored_dag = st.runs.get(run_id).and_then(|s| s.dag.clone());
+            st.last_shared_dag = stored_dag.map(|s| (Arc::downgrade(dag), s));
+            return Ok(());
+        };
+        match st.runs.get_mut(run_id) {
+            Some(stored) => {
+                stored.dag = Some(stored_dag);
+                Ok(())
+            }
+            None => Err(Error::not_found(format!("run {run_id} not found"))),
+        }
     }
 
     fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
@@ -684,5 +712,30 @@ mod tests {
         }
         assert!(b.save_dag("nope", "p", &dag).is_err());
         assert_eq!(b.get_run_dag("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_shared_dag_is_stored_once_and_a_new_one_replaces_it() {
+        let b = MemoryBackend::new();
+        let tasks = [("a", Pending), ("b", Pending)];
+        let first = Arc::new(SharedDag::new(RunDag {
+            tasks: vec!["a".into(), "b".into()],
+            edges: vec![("a".into(), "b".into())],
+        }));
+        let second = Arc::new(SharedDag::new(RunDag {
+            tasks: vec!["a".into(), "b".into()],
+            edges: vec![("b".into(), "a".into())],
+        }));
+        for (id, dag) in [("r1", &first), ("r2", &first), ("r3", &second)] {
+            b.save_run(&with_tasks(id, &tasks)).unwrap();
+            b.save_shared_dag(id, "p", dag).unwrap();
+            assert_eq!(b.get_run_dag(id).unwrap().as_ref(), Some(dag.dag()));
+        }
+        let st = b.lock();
+        let [d1, d2, d3] = ["r1", "r2", "r3"].map(|id| st.runs[id].dag.as_ref().unwrap());
+        assert!(Arc::ptr_eq(d1, d2));
+        assert!(!Arc::ptr_eq(d2, d3));
+        drop(st);
+        assert!(b.save_shared_dag("nope", "p", &first).is_err());
     }
 }
