@@ -51,7 +51,7 @@ pub(crate) struct Slot {
 
 pub(super) struct Sched {
     /// Upstream tasks of each task not yet released by their worker.
-    remaining: Vec<usize>,
+    remaining: Vec<u32>,
     pub(super) slots: Vec<Slot>,
     ready: VecDeque<usize>,
     /// Tasks taken from the queue or claimed, and not yet released.
@@ -194,11 +194,11 @@ pub(super) fn execute(
     let events = super::events::Events::new(p.listener.as_deref(), &run_id);
     events.run(&p.name, RunStatus::Running);
 
-    let remaining: Vec<usize> = p
+    let remaining: Vec<u32> = p
         .dag
         .upstream
         .iter()
-        .map(|ups| ups.iter().filter(|&&u| !done[u as usize]).count())
+        .map(|ups| ups.iter().filter(|&&u| !done[u as usize]).count() as u32)
         .collect();
     let ready = (0..n).filter(|&i| !done[i] && remaining[i] == 0).collect();
     let exec = Exec {
@@ -312,11 +312,7 @@ pub(super) fn execute(
         .zip(outputs)
         .filter_map(|(t, o)| o.into_inner().map(|v| (t.name.clone(), v)))
         .collect();
-    let slots = derived
-        .by_name
-        .iter()
-        .map(|&i| std::mem::replace(&mut slots[i as usize], slot(TaskStatus::Pending)))
-        .collect();
+    permute(&mut slots, &derived.by_name);
     Ok(RunResult {
         run: record,
         outputs,
@@ -390,6 +386,29 @@ fn start_resumed(
     match guarded_kind(|| p.backend.link_resume(run_id, &plan.original)) {
         Err(e) if e.kind() != ErrorKind::Unsupported => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Reorders `items` in place so that `items[k]` becomes the old
+/// `items[order[k]]` (`order` a permutation): no second copy of a run's
+/// task states, which are most of its memory.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        if placed[start] {
+            continue;
+        }
+        // Walk the cycle through `start`, pulling each item into place.
+        let mut k = start;
+        loop {
+            placed[k] = true;
+            let from = order[k] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(k, from);
+            k = from;
+        }
     }
 }
 
@@ -800,4 +819,22 @@ pub(super) fn timed_out_error(timeout: Option<std::time::Duration>) -> String {
         "timed out after {} ms",
         timeout.map_or(0, |t| t.as_millis())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_places_each_item_where_the_order_says() {
+        // Several cycles, a fixed point and a 2-cycle.
+        let order = [3u32, 0, 2, 5, 1, 4, 7, 6];
+        let mut items: Vec<u32> = (0..8).map(|i| i * 10).collect();
+        permute(&mut items, &order);
+        let want: Vec<u32> = order.iter().map(|&i| i * 10).collect();
+        assert_eq!(items, want);
+        let mut none: Vec<u32> = Vec::new();
+        permute(&mut none, &[]);
+        assert!(none.is_empty());
+    }
 }
