@@ -1,7 +1,8 @@
 //! One run of a no-op chain on the memory backend, for instruction counts:
 //! `bash benches/callgrind.sh` runs it under callgrind, which counts
 //! instructions (repeatable on a busy machine, unlike time) and prints
-//! them per task. Arguments: `[tasks] [shape: chain|fan-out|layered]`.
+//! them per task. Arguments: `[tasks] [shape: chain|fan-out|layered]
+//! [runs]` (runs of the built pipeline, default 1).
 //! Layered: layers of 100 tasks, task j of a layer depending on tasks j and
 //! (7j + 3) mod 100 of the previous layer (as in benches/dagrs/src/main.rs).
 
@@ -19,6 +20,7 @@ fn main() {
         Some("layered") => (false, true),
         _ => (false, false),
     };
+    let runs: usize = args.next().map_or(1, |a| a.parse().expect("runs"));
     let mut p = Pipeline::with_backend("chain_once", Arc::new(MemoryBackend::new())).unwrap();
     let names: Vec<String> = (0..n).map(|i| format!("task_{i:05}")).collect();
     for name in &names {
@@ -41,6 +43,8 @@ fn main() {
             p.add_dependency(&names[u], &names[i]).unwrap();
         }
     }
-    let r = p.run().unwrap();
-    assert_eq!(r.status(), RunStatus::Success);
+    for _ in 0..runs {
+        let r = p.run().unwrap();
+        assert_eq!(r.status(), RunStatus::Success);
+    }
 }

@@ -95,13 +95,26 @@ impl DagTexts {
     }
 }
 
+/// Task names, and edges `(upstream, downstream)` by index in them.
+type Numbered = (Vec<Box<str>>, Vec<(u32, u32)>);
+
+/// [`Numbered`], borrowed.
+pub(crate) type NumberedRef<'a> = (&'a [Box<str>], &'a [(u32, u32)]);
+
 /// A [`RunDag`] shared by the runs of an unchanged pipeline: what runs hand
 /// to [`Backend::save_shared_dag`](crate::Backend::save_shared_dag), so a
 /// backend can keep the DAG itself or its texts, computed at most once
 /// however many runs store it.
+///
+/// A pipeline's DAG is kept as its task names and edges by task number
+/// (about 50 bytes a task instead of 170: each edge of a [`RunDag`] holds
+/// two more copies of names); the [`RunDag`] is built only for a backend
+/// that asks for it.
 #[derive(Debug, Default)]
 pub struct SharedDag {
-    dag: RunDag,
+    /// Task names and edges by number, when built from a pipeline.
+    numbered: Option<Numbered>,
+    dag: std::sync::OnceLock<RunDag>,
     texts: std::sync::OnceLock<DagTexts>,
 }
 
@@ -109,19 +122,63 @@ impl SharedDag {
     /// Wraps `dag`; its texts are computed on first use.
     pub fn new(dag: RunDag) -> Self {
         SharedDag {
-            dag,
+            numbered: None,
+            dag: std::sync::OnceLock::from(dag),
             texts: std::sync::OnceLock::new(),
         }
     }
 
-    /// The DAG.
+    /// A DAG of tasks `names` with edges `(upstream, downstream)` by their
+    /// index in `names`.
+    pub(crate) fn numbered(names: Vec<Box<str>>, edges: Vec<(u32, u32)>) -> Self {
+        SharedDag {
+            numbered: Some((names, edges)),
+            dag: std::sync::OnceLock::new(),
+            texts: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The task names and the edges by index in them, when this DAG was
+    /// built that way (a pipeline's): `None` for [`SharedDag::new`].
+    pub(crate) fn as_numbered(&self) -> Option<NumberedRef<'_>> {
+        self.numbered
+            .as_ref()
+            .map(|(n, e)| (n.as_slice(), e.as_slice()))
+    }
+
+    /// The DAG, built by the first caller.
     pub fn dag(&self) -> &RunDag {
-        &self.dag
+        self.dag.get_or_init(|| match &self.numbered {
+            Some((names, edges)) => RunDag {
+                tasks: names.iter().map(|n| n.to_string()).collect(),
+                edges: edges
+                    .iter()
+                    .map(|&(a, b)| (names[a as usize].to_string(), names[b as usize].to_string()))
+                    .collect(),
+            },
+            None => RunDag::default(),
+        })
     }
 
     /// Its key and JSON texts, computed by the first caller.
     pub fn texts(&self) -> &DagTexts {
-        self.texts.get_or_init(|| DagTexts::of(&self.dag))
+        self.texts.get_or_init(|| match &self.numbered {
+            // The same texts as RunDag's, without building the RunDag.
+            Some((names, edges)) => {
+                let tasks_json = serde_json::to_string(names).expect("strings serialize");
+                let pairs: Vec<[&str; 2]> = edges
+                    .iter()
+                    .map(|&(a, b)| [&*names[a as usize], &*names[b as usize]])
+                    .collect();
+                let edges_json = serde_json::to_string(&pairs).expect("strings serialize");
+                DagTexts {
+                    key: key_of(&tasks_json, &edges_json),
+                    tasks_json,
+                    edges_json,
+                }
+            }
+            None => DagTexts::of(self.dag()),
+        })
     }
 }
 
@@ -172,6 +229,28 @@ mod tests {
         assert_eq!(RunDag::from_json("[1]", "[]"), None);
         assert_eq!(RunDag::from_json("[]", "[[\"a\"]]"), None);
         assert_eq!(RunDag::from_json("not json", "[]"), None);
+    }
+
+    #[test]
+    fn a_numbered_shared_dag_reads_as_the_run_dag_it_stands_for() {
+        let names: Vec<Box<str>> = vec!["a".into(), "<b \"x\">".into(), "ç".into()];
+        let edges = vec![(0, 1), (0, 2), (1, 2)];
+        let shared = SharedDag::numbered(names, edges);
+        let dag = RunDag {
+            tasks: vec!["a".into(), "<b \"x\">".into(), "ç".into()],
+            edges: vec![
+                ("a".into(), "<b \"x\">".into()),
+                ("a".into(), "ç".into()),
+                ("<b \"x\">".into(), "ç".into()),
+            ],
+        };
+        // Texts first: computed without building the RunDag.
+        assert_eq!(shared.texts(), &DagTexts::of(&dag));
+        assert_eq!(shared.dag(), &dag);
+        let wrapped = SharedDag::new(dag.clone());
+        assert!(wrapped.as_numbered().is_none());
+        assert_eq!(wrapped.dag(), &dag);
+        assert_eq!(wrapped.texts(), shared.texts());
     }
 
     #[test]

@@ -196,11 +196,14 @@ impl Backend for MemoryBackend {
             .filter(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(dag)))
             .map(|(_, stored)| stored.clone());
         let Some(stored_dag) = known else {
-            drop(st);
-            self.save_dag(run_id, pipeline, dag.dag())?;
-            let mut st = self.lock();
-            let stored_dag = st.runs.get(run_id).and_then(|s| s.dag.clone());
-            st.last_shared_dag = stored_dag.map(|s| (Arc::downgrade(dag), s));
+            let Some((names, edges)) = dag.as_numbered() else {
+                drop(st);
+                return self.save_dag(run_id, pipeline, dag.dag());
+            };
+            let stored = st.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
+            let stored_dag = Arc::new(StoredDag::from_numbered(names, edges, &stored.tasks));
+            stored.dag = Some(stored_dag.clone());
+            st.last_shared_dag = Some((Arc::downgrade(dag), stored_dag));
             return Ok(());
         };
         match st.runs.get_mut(run_id) {
@@ -718,10 +721,11 @@ mod tests {
     fn a_shared_dag_is_stored_once_and_a_new_one_replaces_it() {
         let b = MemoryBackend::new();
         let tasks = [("a", Pending), ("b", Pending)];
-        let first = Arc::new(SharedDag::new(RunDag {
-            tasks: vec!["a".into(), "b".into()],
-            edges: vec![("a".into(), "b".into())],
-        }));
+        // A pipeline's (numbered) and one wrapping a RunDag.
+        let first = Arc::new(SharedDag::numbered(
+            vec!["a".into(), "b".into()],
+            vec![(0, 1)],
+        ));
         let second = Arc::new(SharedDag::new(RunDag {
             tasks: vec!["a".into(), "b".into()],
             edges: vec![("b".into(), "a".into())],

@@ -86,6 +86,13 @@ impl Names {
         self.ends.len()
     }
 
+    /// Whether these are exactly `tasks`' names, in their order: how a
+    /// table built from a record meets the next record of the same
+    /// pipeline, checked by comparing names rather than hashing them.
+    fn in_order(&self, tasks: &BTreeMap<String, TaskStatus>) -> bool {
+        self.len() == tasks.len() && tasks.keys().enumerate().all(|(i, name)| self.is(i, name))
+    }
+
     /// Adds a name the table does not hold and returns its number.
     fn push(&mut self, name: &str) -> usize {
         self.push_hashed(name, hash(name))
@@ -156,6 +163,9 @@ pub(crate) struct RunTasks {
     details: Vec<Detail>,
     errors: FxHashMap<u32, Box<str>>,
     outputs: FxHashMap<u32, StoredOutput>,
+    /// The number last looked up: a worker's update usually names that
+    /// task (its status held since the last write) and the next one.
+    hint: usize,
 }
 
 impl RunTasks {
@@ -164,6 +174,10 @@ impl RunTasks {
     /// pipeline), else by a table of their own.
     pub(crate) fn new(tasks: &BTreeMap<String, TaskStatus>, previous: Option<&RunTasks>) -> Self {
         if let Some(prev) = previous {
+            if prev.names.in_order(tasks) {
+                let statuses = tasks.values().map(|s| Some(*s)).collect();
+                return RunTasks::with_names(prev.names.clone(), statuses);
+            }
             if prev.names.len() == tasks.len() {
                 let mut statuses = vec![None; tasks.len()];
                 let all_found = tasks.iter().all(|(name, status)| {
@@ -188,6 +202,7 @@ impl RunTasks {
             statuses,
             details: Vec::new(),
             errors: FxHashMap::default(),
+            hint: 0,
             outputs: FxHashMap::default(),
         }
     }
@@ -195,7 +210,15 @@ impl RunTasks {
     /// The number of task `name`, added to the run's table (copied first
     /// when other runs share it) when it is not there yet.
     fn number(&mut self, name: &str) -> usize {
+        // Comparing a name or two is cheaper than hashing it.
+        for i in [self.hint, self.hint + 1] {
+            if i < self.names.len() && self.names.is(i, name) {
+                self.hint = i;
+                return i;
+            }
+        }
         if let Some(i) = self.names.get(name) {
+            self.hint = i;
             return i;
         }
         let i = Arc::make_mut(&mut self.names).push(name);
@@ -216,6 +239,12 @@ impl RunTasks {
     /// Makes `tasks` the run's task statuses: the tasks it lacks leave the
     /// run (their detail and output stay stored, unseen unless they return).
     pub(crate) fn replace_statuses(&mut self, tasks: &BTreeMap<String, TaskStatus>) {
+        if self.names.in_order(tasks) {
+            for (slot, status) in self.statuses.iter_mut().zip(tasks.values()) {
+                *slot = Some(*status);
+            }
+            return;
+        }
         self.statuses.fill(None);
         for (name, status) in tasks {
             let i = self.number(name);
@@ -339,6 +368,36 @@ pub(crate) struct StoredDag {
 }
 
 impl StoredDag {
+    /// A DAG of tasks `names` with edges by index in them, stored for the
+    /// run whose tasks are `run`: numbered by the run's table when it holds
+    /// every name.
+    pub(crate) fn from_numbered(names: &[Box<str>], edges: &[(u32, u32)], run: &RunTasks) -> Self {
+        let numbers: Option<Vec<u32>> = names
+            .iter()
+            .map(|n| run.names.get(n).map(|i| i as u32))
+            .collect();
+        let (table, tasks) = match numbers {
+            Some(tasks) => (run.names.clone(), tasks),
+            None => {
+                let mut own = Names::default();
+                let tasks = names
+                    .iter()
+                    .map(|n| own.get(n).unwrap_or_else(|| own.push(n)) as u32)
+                    .collect();
+                (Arc::new(own), tasks)
+            }
+        };
+        let edges = edges
+            .iter()
+            .map(|&(a, b)| (tasks[a as usize], tasks[b as usize]))
+            .collect();
+        StoredDag {
+            names: table,
+            tasks,
+            edges,
+        }
+    }
+
     /// `dag`, stored for the run whose tasks are `run`.
     pub(crate) fn new(dag: &RunDag, run: &RunTasks) -> Self {
         StoredDag::numbered_by(dag, &run.names).unwrap_or_else(|| {

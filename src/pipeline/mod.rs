@@ -267,7 +267,15 @@ impl Derived {
         let mut by_name: Vec<u32> = (0..p.tasks.len() as u32).collect();
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
-            dag: Arc::new(crate::history::SharedDag::new(p.run_dag())),
+            dag: Arc::new(crate::history::SharedDag::numbered(
+                p.tasks.iter().map(|t| t.name.as_str().into()).collect(),
+                p.dag
+                    .downstream
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
+                    .collect(),
+            )),
             by_name,
         }
     }
