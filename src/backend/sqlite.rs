@@ -7,7 +7,7 @@
 //! docs/storage.md).
 
 use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
-use super::sqlite_dag::DAG_SCHEMA;
+use super::sqlite_dag::{DagMemo, DAG_SCHEMA};
 use super::sqlite_history::HISTORY_SCHEMA;
 use super::sqlite_schedules::SCHEDULE_SCHEMA;
 use super::{Backend, ScheduleRecord};
@@ -84,6 +84,7 @@ pub(super) const SELECT_RUN: &str =
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
     path: PathBuf,
+    pub(super) dag_memo: Mutex<DagMemo>,
 }
 
 pub(super) fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -133,6 +134,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             conn: Mutex::new(conn),
             path,
+            dag_memo: Mutex::new(None),
         })
     }
 
@@ -192,6 +194,26 @@ fn add_detail_columns(conn: &Connection) -> rusqlite::Result<()> {
             Err(e)
         }
     }
+}
+
+/// The run's `tasks` column: the text [`PipelineRun::tasks_json`] makes,
+/// written straight from the map instead of through a `serde_json::Map` of
+/// copied names (a run saves it twice, at its start and at its end).
+pub(super) fn tasks_json(run: &PipelineRun) -> String {
+    let mut out = Vec::with_capacity(2 + run.tasks.len() * 24);
+    out.push(b'{');
+    for (i, (name, status)) in run.tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing strings into a Vec cannot fail; serde_json escapes them
+        // as the Map's text does.
+        let _ = serde_json::to_writer(&mut out, name.as_str());
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, status.as_str());
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| run.tasks_json())
 }
 
 /// Reads a row column by column, whatever each value's type: SQLite lets
@@ -380,7 +402,7 @@ impl Backend for SqliteBackend {
                 run.start_time,
                 run.end_time,
                 run.status.as_str(),
-                run.tasks_json()
+                tasks_json(run)
             ])
         })
         .map_err(&err)?;
@@ -551,5 +573,42 @@ impl Backend for SqliteBackend {
         }
         .map_err(sql_err("list_runs"))?;
         Ok(listing(raws))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RunStatus;
+
+    #[test]
+    fn tasks_json_is_the_runs_own_text() {
+        let mut run = PipelineRun {
+            pipeline_name: "p".into(),
+            run_id: "r".into(),
+            start_time: 1.0,
+            end_time: None,
+            status: RunStatus::Running,
+            tasks: BTreeMap::new(),
+        };
+        assert_eq!(tasks_json(&run), run.tasks_json());
+        let names = [
+            "b",
+            "a \"quoted\" \\ name",
+            "tab\there\nnewline\u{1}\u{1f}\u{7f}",
+            "é/ü 名前 🙂",
+            "",
+        ];
+        let statuses = [
+            TaskStatus::Pending,
+            TaskStatus::Running,
+            TaskStatus::Success,
+            TaskStatus::Failed,
+            TaskStatus::Skipped,
+        ];
+        for (name, status) in names.iter().zip(statuses) {
+            run.tasks.insert(name.to_string(), status);
+        }
+        assert_eq!(tasks_json(&run), run.tasks_json());
     }
 }
