@@ -7,7 +7,7 @@
 //! docs/storage.md).
 
 use super::rows::{listing, merge_details, text_not_number, Col, StoredDetail, StoredRun};
-use super::sqlite_dag::DAG_SCHEMA;
+use super::sqlite_dag::{DagMemo, DAG_SCHEMA};
 use super::sqlite_history::HISTORY_SCHEMA;
 use super::sqlite_schedules::SCHEDULE_SCHEMA;
 use super::{Backend, ScheduleRecord};
@@ -15,9 +15,12 @@ use crate::error::{Error, Result};
 use crate::history::{RunDag, RunQuery};
 use crate::model::{PipelineRun, RunListing, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{ffi, params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
+use std::ffi::{c_int, CStr};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -82,8 +85,9 @@ pub(super) const SELECT_RUN: &str =
 /// that survives a crash of this process; only an OS crash or power loss can
 /// drop the last few commits. Several processes may write one file at once.
 pub struct SqliteBackend {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     path: PathBuf,
+    pub(super) dag_memo: Mutex<DagMemo>,
 }
 
 pub(super) fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -131,8 +135,13 @@ impl SqliteBackend {
             }
         }
         Ok(SqliteBackend {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn {
+                live_one: None,
+                live_pair: None,
+                conn,
+            }),
             path,
+            dag_memo: Mutex::new(None),
         })
     }
 
@@ -147,11 +156,211 @@ impl SqliteBackend {
         &self.path
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
         // rusqlite leaves the connection usable after a panic in a caller;
         // an open transaction is rolled back when its guard drops.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The backend's connection, with the statements a run makes on every
+/// task change kept prepared beside it (see [`Kept`]).
+pub(super) struct Conn {
+    // Declared before `conn`, so dropped (finalized) before it closes:
+    // SQLite does not close a connection with statements still open.
+    /// [`UPSERT_LIVE_DETAIL`], prepared on first use.
+    live_one: Option<Kept>,
+    /// [`UPSERT_LIVE_DETAIL_PAIR`], prepared on first use.
+    live_pair: Option<Kept>,
+    conn: Connection,
+}
+
+impl Deref for Conn {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+// No `DerefMut`: what could replace the connection would leave the kept
+// statements on the old one. Transactions, the one use of `&mut`, are here.
+impl Conn {
+    pub(super) fn transaction(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn.transaction()
+    }
+
+    pub(super) fn transaction_with_behavior(
+        &mut self,
+        behavior: TransactionBehavior,
+    ) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn.transaction_with_behavior(behavior)
+    }
+}
+
+/// A statement prepared once and run many times outside rusqlite's
+/// statement cache, whose every use hashes the SQL text twice, copies it
+/// and copies each text parameter: on a run of many small tasks that was a
+/// tenth of each status write. Only for statements of the connection in
+/// the same [`Conn`].
+struct Kept(NonNull<ffi::sqlite3_stmt>);
+
+// SAFETY: SQLite (in the multi-thread mode rusqlite opens connections in)
+// lets a connection and its statements move between threads as long as one
+// thread uses them at a time; a `Kept` lives in the `Conn` of its
+// connection, behind the backend's mutex, as rusqlite's own `Connection`
+// (which is `Send`) does.
+unsafe impl Send for Kept {}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // SAFETY: the statement is valid until now and not used after.
+        unsafe { ffi::sqlite3_finalize(self.0.as_ptr()) };
+    }
+}
+
+/// A parameter of a [`Kept`] statement.
+#[derive(Clone, Copy)]
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+    Real(f64),
+    Null,
+}
+
+fn opt_text(v: Option<&str>) -> Arg<'_> {
+    v.map_or(Arg::Null, Arg::Text)
+}
+
+fn opt_real(v: Option<f64>) -> Arg<'static> {
+    v.map_or(Arg::Null, Arg::Real)
+}
+
+/// The error rusqlite makes of a failed call on `db`: the same type and
+/// message (for a locked database, say) as the other statements give.
+///
+/// # Safety
+/// `db` is a valid connection handle.
+unsafe fn sqlite_error(db: *mut ffi::sqlite3, code: c_int) -> rusqlite::Error {
+    // SAFETY: `db` is valid (the caller's promise); SQLite's messages are
+    // NUL-terminated strings that live until the next call on `db`.
+    let msg = unsafe {
+        let text = if ffi::sqlite3_errcode(db) == code {
+            ffi::sqlite3_errmsg(db)
+        } else {
+            ffi::sqlite3_errstr(code)
+        };
+        (!text.is_null()).then(|| CStr::from_ptr(text).to_string_lossy().into_owned())
+    };
+    rusqlite::Error::SqliteFailure(ffi::Error::new(code), msg)
+}
+
+impl Kept {
+    /// The kept statement in `slot`, prepared on `conn` (the connection of
+    /// the `Conn` holding `slot`) if it is not yet.
+    fn get<'s>(
+        slot: &'s mut Option<Kept>,
+        conn: &Connection,
+        sql: &'static str,
+    ) -> rusqlite::Result<&'s mut Kept> {
+        let kept = match slot.take() {
+            Some(k) => k,
+            None => Kept::prepare(conn, sql)?,
+        };
+        Ok(slot.insert(kept))
+    }
+
+    fn prepare(conn: &Connection, sql: &'static str) -> rusqlite::Result<Kept> {
+        let mut stmt = std::ptr::null_mut();
+        let len = c_int::try_from(sql.len()).unwrap_or(c_int::MAX);
+        // SAFETY: the handle is valid while `conn` is borrowed; `sql` is
+        // `len` bytes of UTF-8. PERSISTENT: the statement is used for long.
+        unsafe {
+            let db = conn.handle();
+            let rc = ffi::sqlite3_prepare_v3(
+                db,
+                sql.as_ptr().cast(),
+                len,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                std::ptr::null_mut(),
+            );
+            if rc != ffi::SQLITE_OK {
+                ffi::sqlite3_finalize(stmt);
+                return Err(sqlite_error(db, rc));
+            }
+        }
+        NonNull::new(stmt)
+            .map(Kept)
+            .ok_or_else(|| rusqlite::Error::InvalidQuery)
+    }
+
+    /// Runs the statement with `args` bound to `?1`, `?2`...; returns the
+    /// rows changed, as rusqlite's `Statement::execute` does.
+    fn execute(&mut self, args: &[Arg<'_>]) -> rusqlite::Result<usize> {
+        let st = self.0.as_ptr();
+        // SAFETY: `st` is a valid statement (finalized only on drop) and
+        // `db` its connection. Texts are bound without a copy
+        // (SQLITE_STATIC), which is sound because `args` outlives this call
+        // and the bindings are cleared before it returns.
+        unsafe {
+            let db = ffi::sqlite3_db_handle(st);
+            let mut rc = ffi::SQLITE_OK;
+            for (i, arg) in args.iter().enumerate() {
+                let i = c_int::try_from(i + 1).unwrap_or(c_int::MAX);
+                rc = match *arg {
+                    Arg::Text(t) => ffi::sqlite3_bind_text64(
+                        st,
+                        i,
+                        // A null pointer would bind NULL, not "".
+                        if t.is_empty() {
+                            c"".as_ptr()
+                        } else {
+                            t.as_ptr().cast()
+                        },
+                        t.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Arg::Int(v) => ffi::sqlite3_bind_int64(st, i, v),
+                    Arg::Real(v) => ffi::sqlite3_bind_double(st, i, v),
+                    Arg::Null => ffi::sqlite3_bind_null(st, i),
+                };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+            }
+            let result = if rc != ffi::SQLITE_OK {
+                Err(sqlite_error(db, rc))
+            } else {
+                let stepped = ffi::sqlite3_step(st);
+                let reset = ffi::sqlite3_reset(st);
+                match (stepped, reset) {
+                    (ffi::SQLITE_DONE, ffi::SQLITE_OK) => {
+                        Ok(usize::try_from(ffi::sqlite3_changes64(db)).unwrap_or(0))
+                    }
+                    (ffi::SQLITE_DONE, code) => Err(sqlite_error(db, code)),
+                    (ffi::SQLITE_ROW, _) => Err(rusqlite::Error::ExecuteReturnedResults),
+                    (code, _) => Err(sqlite_error(db, code)),
+                }
+            };
+            ffi::sqlite3_reset(st);
+            ffi::sqlite3_clear_bindings(st);
+            result
+        }
+    }
+}
+
+/// The parameters of one update in the live-row upserts, from `?2` (or `?8`).
+fn update_args<'a>(u: &TaskUpdate<'a>) -> [Arg<'a>; 6] {
+    [
+        Arg::Text(u.task),
+        Arg::Text(u.status.as_str()),
+        Arg::Int(i64::from(u.attempts)),
+        opt_real(u.start_time),
+        opt_real(u.end_time),
+        opt_text(u.error),
+    ]
 }
 
 /// The detail columns missing from the live table.
@@ -192,6 +401,26 @@ fn add_detail_columns(conn: &Connection) -> rusqlite::Result<()> {
             Err(e)
         }
     }
+}
+
+/// The run's `tasks` column: the text [`PipelineRun::tasks_json`] makes,
+/// written straight from the map instead of through a `serde_json::Map` of
+/// copied names (a run saves it twice, at its start and at its end).
+pub(super) fn tasks_json(run: &PipelineRun) -> String {
+    let mut out = Vec::with_capacity(2 + run.tasks.len() * 24);
+    out.push(b'{');
+    for (i, (name, status)) in run.tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing strings into a Vec cannot fail; serde_json escapes them
+        // as the Map's text does.
+        let _ = serde_json::to_writer(&mut out, name.as_str());
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, status.as_str());
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| run.tasks_json())
 }
 
 /// Reads a row column by column, whatever each value's type: SQLite lets
@@ -254,21 +483,37 @@ fn upsert_live(
     .execute(params![run_id, task_name, status.as_str()])
 }
 
-/// Upserts one live task row with its detail (see [`upsert_live`]).
+/// Upserts one live task row with its detail; 0 rows changed means there
+/// is no such run (see [`upsert_live`]).
+const UPSERT_LIVE_DETAIL: &str = "INSERT INTO dorch_task_state
+       (run_id, task_name, status, attempts, start_time, end_time, error)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+     ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
+       attempts = excluded.attempts, start_time = excluded.start_time,
+       end_time = excluded.end_time, error = excluded.error";
+
+/// Upserts two live task rows with their detail in one statement (one
+/// atomic autocommit transaction): what a run writes on most task changes,
+/// a finished task's final status and the next task's RUNNING. 0 rows
+/// changed means there is no such run. Rows are applied in order, so when
+/// both are of one task the second wins.
+const UPSERT_LIVE_DETAIL_PAIR: &str = "INSERT INTO dorch_task_state
+       (run_id, task_name, status, attempts, start_time, end_time, error)
+     SELECT ?1, column1, column2, column3, column4, column5, column6
+     FROM (VALUES (?2, ?3, ?4, ?5, ?6, ?7), (?8, ?9, ?10, ?11, ?12, ?13))
+     WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+     ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
+       attempts = excluded.attempts, start_time = excluded.start_time,
+       end_time = excluded.end_time, error = excluded.error";
+
+/// [`UPSERT_LIVE_DETAIL`] through rusqlite's statement cache, for callers
+/// holding a transaction rather than the [`Conn`].
 pub(super) fn upsert_live_detail(
     conn: &Connection,
     run_id: &str,
     u: &TaskUpdate<'_>,
 ) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "INSERT INTO dorch_task_state
-           (run_id, task_name, status, attempts, start_time, end_time, error)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
-         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
-           attempts = excluded.attempts, start_time = excluded.start_time,
-           end_time = excluded.end_time, error = excluded.error",
-    )?
-    .execute(params![
+    conn.prepare_cached(UPSERT_LIVE_DETAIL)?.execute(params![
         run_id,
         u.task,
         u.status.as_str(),
@@ -279,42 +524,72 @@ pub(super) fn upsert_live_detail(
     ])
 }
 
-/// Upserts two live task rows with their detail in one statement (one
-/// atomic autocommit transaction): what a run writes on most task changes,
-/// a finished task's final status and the next task's RUNNING. 0 rows
-/// changed means there is no such run.
+/// [`UPSERT_LIVE_DETAIL_PAIR`] through rusqlite's statement cache (see
+/// [`upsert_live_detail`]).
 pub(super) fn upsert_live_detail_pair(
     conn: &Connection,
     run_id: &str,
     a: &TaskUpdate<'_>,
     b: &TaskUpdate<'_>,
 ) -> rusqlite::Result<usize> {
-    // Rows are applied in order, so when both are of one task the second wins.
-    conn.prepare_cached(
-        "INSERT INTO dorch_task_state
-           (run_id, task_name, status, attempts, start_time, end_time, error)
-         SELECT ?1, column1, column2, column3, column4, column5, column6
-         FROM (VALUES (?2, ?3, ?4, ?5, ?6, ?7), (?8, ?9, ?10, ?11, ?12, ?13))
-         WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
-         ON CONFLICT (run_id, task_name) DO UPDATE SET status = excluded.status,
-           attempts = excluded.attempts, start_time = excluded.start_time,
-           end_time = excluded.end_time, error = excluded.error",
-    )?
-    .execute(params![
-        run_id,
-        a.task,
-        a.status.as_str(),
-        a.attempts,
-        a.start_time,
-        a.end_time,
-        a.error,
-        b.task,
-        b.status.as_str(),
-        b.attempts,
-        b.start_time,
-        b.end_time,
-        b.error
-    ])
+    conn.prepare_cached(UPSERT_LIVE_DETAIL_PAIR)?
+        .execute(params![
+            run_id,
+            a.task,
+            a.status.as_str(),
+            a.attempts,
+            a.start_time,
+            a.end_time,
+            a.error,
+            b.task,
+            b.status.as_str(),
+            b.attempts,
+            b.start_time,
+            b.end_time,
+            b.error
+        ])
+}
+
+impl Conn {
+    /// [`UPSERT_LIVE_DETAIL`] as a kept statement.
+    fn upsert_live_detail(&mut self, run_id: &str, u: &TaskUpdate<'_>) -> rusqlite::Result<usize> {
+        let [t, s, n, st, en, er] = update_args(u);
+        Kept::get(&mut self.live_one, &self.conn, UPSERT_LIVE_DETAIL)?.execute(&[
+            Arg::Text(run_id),
+            t,
+            s,
+            n,
+            st,
+            en,
+            er,
+        ])
+    }
+
+    /// [`UPSERT_LIVE_DETAIL_PAIR`] as a kept statement.
+    fn upsert_live_detail_pair(
+        &mut self,
+        run_id: &str,
+        a: &TaskUpdate<'_>,
+        b: &TaskUpdate<'_>,
+    ) -> rusqlite::Result<usize> {
+        let [t1, s1, n1, st1, en1, er1] = update_args(a);
+        let [t2, s2, n2, st2, en2, er2] = update_args(b);
+        Kept::get(&mut self.live_pair, &self.conn, UPSERT_LIVE_DETAIL_PAIR)?.execute(&[
+            Arg::Text(run_id),
+            t1,
+            s1,
+            n1,
+            st1,
+            en1,
+            er1,
+            t2,
+            s2,
+            n2,
+            st2,
+            en2,
+            er2,
+        ])
+    }
 }
 
 /// After the run's record was written with every task status: the live
@@ -380,7 +655,7 @@ impl Backend for SqliteBackend {
                 run.start_time,
                 run.end_time,
                 run.status.as_str(),
-                run.tasks_json()
+                tasks_json(run)
             ])
         })
         .map_err(&err)?;
@@ -434,8 +709,8 @@ impl Backend for SqliteBackend {
         // statement takes the write lock first, under the busy handler).
         let one_statement = match updates {
             [] => return Ok(()),
-            [u] => Some(upsert_live_detail(&conn, run_id, u)),
-            [a, b] => Some(upsert_live_detail_pair(&conn, run_id, a, b)),
+            [u] => Some(conn.upsert_live_detail(run_id, u)),
+            [a, b] => Some(conn.upsert_live_detail_pair(run_id, a, b)),
             _ => None,
         };
         if let Some(changed) = one_statement {
@@ -551,5 +826,145 @@ impl Backend for SqliteBackend {
         }
         .map_err(sql_err("list_runs"))?;
         Ok(listing(raws))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RunStatus;
+
+    fn temp_file(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "dorch-sqlite-unit-{tag}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("history.db")
+    }
+
+    fn update<'a>(task: &'a str, status: TaskStatus, error: Option<&'a str>) -> TaskUpdate<'a> {
+        TaskUpdate {
+            task,
+            status,
+            attempts: 3,
+            start_time: Some(1.5),
+            end_time: error.map(|_| 2.5),
+            error,
+            output: None,
+        }
+    }
+
+    fn live_rows(conn: &Connection) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut st = conn
+            .prepare("SELECT * FROM dorch_task_state ORDER BY run_id, task_name")
+            .unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// The kept statements write what the cached ones write, and fail as
+    /// they do (same error, same message) when the file is locked.
+    #[test]
+    fn kept_statements_write_and_fail_as_cached_ones() {
+        let path = temp_file("kept");
+        let b = SqliteBackend::open(&path).unwrap();
+        let mut conn = b.lock();
+        conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        for id in ["kept", "cached"] {
+            conn.execute("INSERT INTO runs (run_id, tasks) VALUES (?1, '{}')", [id])
+                .unwrap();
+        }
+        let long = "n".repeat(10_000);
+        let batches = [
+            vec![update("a", TaskStatus::Running, None)],
+            vec![
+                update("a", TaskStatus::Failed, Some("")),
+                update("", TaskStatus::Running, None),
+            ],
+            vec![
+                update("", TaskStatus::Success, Some("it's \"bad\"\0ly")),
+                update(&long, TaskStatus::Running, None),
+            ],
+            vec![
+                update("x", TaskStatus::Running, None),
+                update("x", TaskStatus::Skipped, Some("second wins")),
+            ],
+        ];
+        for batch in &batches {
+            let (kept, cached) = match batch.as_slice() {
+                [u] => (
+                    conn.upsert_live_detail("kept", u),
+                    upsert_live_detail(&conn, "cached", u),
+                ),
+                [x, y] => (
+                    conn.upsert_live_detail_pair("kept", x, y),
+                    upsert_live_detail_pair(&conn, "cached", x, y),
+                ),
+                _ => unreachable!(),
+            };
+            assert_eq!(kept.unwrap(), cached.unwrap());
+            assert_eq!(conn.upsert_live_detail("none", &batch[0]).unwrap(), 0);
+        }
+        let rows = live_rows(&conn);
+        let (kept, cached): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|r| r[0] == rusqlite::types::Value::Text("kept".into()));
+        assert_eq!(kept.len(), 4);
+        let strip = |rs: Vec<Vec<rusqlite::types::Value>>| -> Vec<_> {
+            rs.into_iter().map(|r| r[1..].to_vec()).collect()
+        };
+        assert_eq!(strip(kept), strip(cached));
+
+        // Another connection holds the write lock.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let u = update("a", TaskStatus::Success, None);
+        let kept = conn.upsert_live_detail_pair("kept", &u, &u).unwrap_err();
+        let cached = upsert_live_detail_pair(&conn, "kept", &u, &u).unwrap_err();
+        assert_eq!(kept.to_string(), cached.to_string());
+        assert_eq!(kept.sqlite_error_code(), Some(ErrorCode::DatabaseBusy));
+        assert_eq!(kept.sqlite_error(), cached.sqlite_error());
+        other.execute_batch("ROLLBACK").unwrap();
+        // And works again once it is free.
+        assert_eq!(conn.upsert_live_detail_pair("kept", &u, &u).unwrap(), 2);
+        drop(conn);
+        drop(b);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn tasks_json_is_the_runs_own_text() {
+        let mut run = PipelineRun {
+            pipeline_name: "p".into(),
+            run_id: "r".into(),
+            start_time: 1.0,
+            end_time: None,
+            status: RunStatus::Running,
+            tasks: BTreeMap::new(),
+        };
+        assert_eq!(tasks_json(&run), run.tasks_json());
+        let names = [
+            "b",
+            "a \"quoted\" \\ name",
+            "tab\there\nnewline\u{1}\u{1f}\u{7f}",
+            "é/ü 名前 🙂",
+            "",
+        ];
+        let statuses = [
+            TaskStatus::Pending,
+            TaskStatus::Running,
+            TaskStatus::Success,
+            TaskStatus::Failed,
+            TaskStatus::Skipped,
+        ];
+        for (name, status) in names.iter().zip(statuses) {
+            run.tasks.insert(name.to_string(), status);
+        }
+        assert_eq!(tasks_json(&run), run.tasks_json());
     }
 }
