@@ -18,17 +18,14 @@ pub struct RunDag {
 impl RunDag {
     /// The tasks as a JSON array text.
     pub fn tasks_json(&self) -> String {
-        serde_json::Value::from(self.tasks.clone()).to_string()
+        // Serialized directly (not through serde_json::Value, which copies
+        // every name first): the same compact text.
+        serde_json::to_string(&self.tasks).expect("strings serialize")
     }
 
     /// The edges as a JSON array of `[up, down]` pairs.
     pub fn edges_json(&self) -> String {
-        let pairs: Vec<serde_json::Value> = self
-            .edges
-            .iter()
-            .map(|(a, b)| serde_json::json!([a, b]))
-            .collect();
-        serde_json::Value::Array(pairs).to_string()
+        serde_json::to_string(&self.edges).expect("strings serialize")
     }
 
     /// A DAG read back from [`tasks_json`](Self::tasks_json) and
@@ -251,6 +248,34 @@ mod tests {
         assert!(wrapped.as_numbered().is_none());
         assert_eq!(wrapped.dag(), &dag);
         assert_eq!(wrapped.texts(), shared.texts());
+    }
+
+    #[test]
+    fn dag_texts_are_the_json_values_compact_text() {
+        let odd = [
+            "plain",
+            "a \"quoted\" \\ name",
+            "tab\there\nnewline\u{1}\u{7f}",
+            "é/ü 名前 🙂",
+        ];
+        let dag = RunDag {
+            tasks: odd.iter().map(|s| s.to_string()).collect(),
+            edges: odd
+                .windows(2)
+                .map(|w| (w[0].to_string(), w[1].to_string()))
+                .collect(),
+        };
+        let tasks = serde_json::Value::from(dag.tasks.clone()).to_string();
+        let pairs: Vec<serde_json::Value> = dag
+            .edges
+            .iter()
+            .map(|(a, b)| serde_json::json!([a, b]))
+            .collect();
+        let edges = serde_json::Value::Array(pairs).to_string();
+        assert_eq!(dag.tasks_json(), tasks);
+        assert_eq!(dag.edges_json(), edges);
+        assert_eq!(RunDag::default().tasks_json(), "[]");
+        assert_eq!(RunDag::default().edges_json(), "[]");
     }
 
     #[test]

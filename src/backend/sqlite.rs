@@ -795,7 +795,16 @@ impl Backend for SqliteBackend {
     }
 
     fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
-        self.save_dag_impl(run_id, dag)
+        self.save_dag_impl(run_id, &crate::history::DagTexts::of(dag))
+    }
+
+    fn save_shared_dag(
+        &self,
+        run_id: &str,
+        _pipeline: &str,
+        dag: &std::sync::Arc<crate::history::SharedDag>,
+    ) -> Result<()> {
+        self.save_dag_impl(run_id, dag.texts())
     }
 
     fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {

@@ -4,7 +4,7 @@
 use super::rows::{listing, StoredRun};
 use super::sqlite::{row_to_run, sql_err, SqliteBackend, SELECT_RUN};
 use crate::error::Result;
-use crate::history::{RunDag, RunQuery};
+use crate::history::{DagTexts, RunDag, RunQuery};
 use crate::model::PipelineRun;
 use rusqlite::types::Value;
 use rusqlite::OptionalExtension;
@@ -22,45 +22,18 @@ CREATE TABLE IF NOT EXISTS dorch_run_dag (
 ) WITHOUT ROWID;
 ";
 
-/// The JSON texts a DAG is stored as, each written once, and its key: what
-/// [`RunDag::tasks_json`], [`RunDag::edges_json`] and [`RunDag::hash_key`]
-/// give, without building each text twice (the key hashes both) or through
-/// `serde_json::Value` (a run of 10,000 tasks spent more on this than on
-/// its own rows of the `runs` table).
-fn dag_texts(dag: &RunDag) -> (String, String, String) {
-    use sha2::{Digest, Sha256};
-    // Serializing strings into a String cannot fail.
-    let tasks = serde_json::to_string(&dag.tasks).unwrap_or_default();
-    let edges = serde_json::to_string(&dag.edges).unwrap_or_default();
-    let digest = Sha256::new()
-        .chain_update(&tasks)
-        .chain_update("\n")
-        .chain_update(&edges)
-        .finalize();
-    let key = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    (key, tasks, edges)
-}
-
-/// The last DAG this backend stored and its key: a pipeline run again
-/// stores the same DAG, whose key then costs a comparison instead of its
-/// JSON texts and their SHA-256.
-pub(super) type DagMemo = Option<(RunDag, String)>;
+/// The key of the last DAG this backend stored: a pipeline run again
+/// stores the same DAG, whose row then costs a lookup instead of binding
+/// its JSON texts again.
+pub(super) type DagMemo = Option<String>;
 
 impl SqliteBackend {
-    pub(super) fn save_dag_impl(&self, run_id: &str, dag: &RunDag) -> Result<()> {
+    pub(super) fn save_dag_impl(&self, run_id: &str, dag: &DagTexts) -> Result<()> {
         let remembered = {
             let memo = self.dag_memo.lock().unwrap_or_else(|p| p.into_inner());
-            memo.as_ref()
-                .filter(|(known, _)| known == dag)
-                .map(|(_, key)| key.clone())
+            memo.as_deref() == Some(dag.key.as_str())
         };
-        let (hash, mut texts) = match remembered {
-            Some(key) => (key, None),
-            None => {
-                let (key, tasks, edges) = dag_texts(dag);
-                (key, Some((tasks, edges)))
-            }
-        };
+        let hash = &dag.key;
         let mut conn = self.lock();
         let err = sql_err("save_dag");
         let tx = conn.transaction().map_err(&err)?;
@@ -70,31 +43,25 @@ impl SqliteBackend {
             "INSERT INTO dorch_run_dag (run_id, dag_hash) VALUES (?1, ?2) \
              ON CONFLICT (run_id) DO UPDATE SET dag_hash = excluded.dag_hash",
         )
-        .and_then(|mut st| st.execute((run_id, &hash)))
+        .and_then(|mut st| st.execute((run_id, hash)))
         .map_err(&err)?;
-        if texts.is_none() {
-            // Remembered, but the row may have gone since (deleted by hand).
-            let stored = tx
+        // Remembered, but the row may have gone since (deleted by hand).
+        let stored = remembered
+            && tx
                 .prepare_cached("SELECT 1 FROM dorch_dag WHERE dag_hash = ?1")
-                .and_then(|mut st| st.exists([&hash]))
+                .and_then(|mut st| st.exists([hash]))
                 .map_err(&err)?;
-            if !stored {
-                let (_, tasks, edges) = dag_texts(dag);
-                texts = Some((tasks, edges));
-            }
-        }
-        let remember = texts.is_some();
-        if let Some((tasks, edges)) = texts {
+        if !stored {
             tx.prepare_cached(
                 "INSERT INTO dorch_dag (dag_hash, tasks_json, edges_json) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (dag_hash) DO NOTHING",
             )
-            .and_then(|mut st| st.execute((&hash, tasks, edges)))
+            .and_then(|mut st| st.execute((hash, &dag.tasks_json, &dag.edges_json)))
             .map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
-        if remember {
-            *self.dag_memo.lock().unwrap_or_else(|p| p.into_inner()) = Some((dag.clone(), hash));
+        if !remembered {
+            *self.dag_memo.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash.clone());
         }
         Ok(())
     }
@@ -143,40 +110,5 @@ impl SqliteBackend {
             })
             .map_err(sql_err("query_runs"))?;
         Ok(listing(raws).runs)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dag_texts_are_the_dags_own_json_and_key() {
-        let odd = [
-            "plain",
-            "a \"quoted\" \\ name",
-            "tab\there\nnewline\u{1}\u{7f}",
-            "é/ü 名前 🙂",
-        ];
-        let dags = [
-            RunDag::default(),
-            RunDag {
-                tasks: vec!["only".into()],
-                edges: vec![],
-            },
-            RunDag {
-                tasks: odd.iter().map(|s| s.to_string()).collect(),
-                edges: odd
-                    .windows(2)
-                    .map(|w| (w[0].to_string(), w[1].to_string()))
-                    .collect(),
-            },
-        ];
-        for dag in dags {
-            let (key, tasks, edges) = dag_texts(&dag);
-            assert_eq!(tasks, dag.tasks_json());
-            assert_eq!(edges, dag.edges_json());
-            assert_eq!(key, dag.hash_key());
-        }
     }
 }
