@@ -300,6 +300,20 @@ impl TaskUpdate<'_> {
 
 /// Seconds since the Unix epoch, as dremioframe's `time.time()`.
 pub fn now_seconds() -> f64 {
+    // A run reads the clock twice a task: read it directly (a third of the
+    // instructions of SystemTime's checked subtraction), with the same
+    // arithmetic as `Duration::as_secs_f64`.
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec.
+        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 && ts.tv_sec >= 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
+        }
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -308,6 +322,21 @@ pub fn now_seconds() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn now_seconds_reads_the_same_clock_as_system_time() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let now = super::now_seconds();
+        let after = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(before <= now && now <= after, "{before} {now} {after}");
+    }
+
     use super::*;
 
     #[test]

@@ -86,8 +86,9 @@ pub(super) struct Held {
     /// The child this worker claimed to run next: already counted in
     /// `in_flight`, so not released again.
     claimed: Option<usize>,
-    /// The claimed child, until the worker takes it up.
-    next: Option<usize>,
+    /// The claimed child, until the worker takes it up, with what was
+    /// decided for it when it was claimed (under the same lock).
+    next: Option<(usize, Option<bool>)>,
 }
 
 impl Held {
@@ -514,12 +515,8 @@ impl Exec<'_> {
 
     fn worker(&self, events: &super::events::Events<'_>) {
         let mut held: Vec<Held> = Vec::new();
-        while let Some(i) = self.next_task(&mut held, events) {
-            let runs = {
-                let g = self.lock();
-                (g.stop.is_none() && self.shared.control.interruption().is_none())
-                    .then(|| self.rule_allows(i, &g.slots, &held))
-            };
+        while let Some((i, decided)) = self.next_task(&mut held, events) {
+            let runs = decided.unwrap_or_else(|| self.decide(i, &self.lock(), &held));
             match runs {
                 None => {
                     // The run is stopping: write what is held, start nothing.
@@ -554,16 +551,23 @@ impl Exec<'_> {
     /// The task this worker runs next: the child it claimed, else one from
     /// the ready queue. Before waiting for one, or when there is nothing left
     /// to run, it writes and releases what it holds. `None`: the run is over.
-    fn next_task(&self, held: &mut Vec<Held>, events: &super::events::Events<'_>) -> Option<usize> {
-        if let Some(c) = held.last_mut().and_then(|h| h.next.take()) {
-            return Some(c);
+    ///
+    /// With the task, what was decided for it if it was claimed (see
+    /// [`Self::decide`]).
+    fn next_task(
+        &self,
+        held: &mut Vec<Held>,
+        events: &super::events::Events<'_>,
+    ) -> Option<(usize, Option<Option<bool>>)> {
+        if let Some((c, decided)) = held.last_mut().and_then(|h| h.next.take()) {
+            return Some((c, Some(decided)));
         }
         let mut g = self.lock();
         loop {
             if g.stop.is_none() {
                 if let Some(i) = g.ready.pop_front() {
                     g.in_flight += 1;
-                    return Some(i);
+                    return Some((i, None));
                 }
             }
             if !held.is_empty() {
@@ -583,8 +587,9 @@ impl Exec<'_> {
 
     /// Claims a child of the task just done whose only unreleased parent is
     /// that task, to run it next on this thread.
+    /// What happens to it is decided under the same lock.
     fn claim_child(&self, held: &mut [Held]) {
-        let Some(last) = held.last_mut() else { return };
+        let Some(last) = held.last() else { return };
         let mut g = self.lock();
         if g.stop.is_some() {
             return;
@@ -596,9 +601,19 @@ impl Exec<'_> {
         if let Some(c) = child {
             g.remaining[c] = 0;
             g.in_flight += 1;
+            let decided = self.decide(c, &g, held);
+            let last = held.last_mut().expect("checked above");
             last.claimed = Some(c);
-            last.next = Some(c);
+            last.next = Some((c, decided));
         }
+    }
+
+    /// Whether task `i` runs (`Some(true)`), is skipped by its trigger rule
+    /// (`Some(false)`), or is not started because the run is stopping
+    /// (`None`).
+    fn decide(&self, i: usize, g: &Sched, held: &[Held]) -> Option<bool> {
+        (g.stop.is_none() && self.shared.control.interruption().is_none())
+            .then(|| self.rule_allows(i, &g.slots, held))
     }
 
     /// Writes the held statuses, plus `start`'s RUNNING, in one backend call,
@@ -610,30 +625,61 @@ impl Exec<'_> {
         start: Option<(usize, f64)>,
         events: &super::events::Events<'_>,
     ) -> bool {
-        let running = start.map(|(_, t)| Slot {
-            attempts: 1,
-            start: Some(t),
-            ..slot(TaskStatus::Running)
+        let running = start.map(|(i, t)| {
+            let s = Slot {
+                attempts: 1,
+                start: Some(t),
+                ..slot(TaskStatus::Running)
+            };
+            (i, s)
         });
-        // On the stack: a worker usually writes two updates at a time.
-        let mut updates: smallvec::SmallVec<[TaskUpdate<'_>; 4]> = held
-            .iter()
-            .map(|h| TaskUpdate {
-                output: self.output_of(h.task, h.slot.status),
-                ..update(&self.p.tasks[h.task].name, &h.slot)
-            })
-            .collect();
-        if let (Some((i, _)), Some(s)) = (start, &running) {
-            updates.push(update(&self.p.tasks[i].name, s));
-        }
-        let result = self.record(&updates);
-        if result.is_ok() {
-            events.tasks(&updates);
-        }
+        let result = {
+            let run = running
+                .as_ref()
+                .map(|(i, s)| update(&self.p.tasks[*i].name, s));
+            // A worker usually writes one held task and one start: built in
+            // place on the stack, not collected.
+            let (one, two, many): (
+                [TaskUpdate<'_>; 1],
+                [TaskUpdate<'_>; 2],
+                Vec<TaskUpdate<'_>>,
+            );
+            let updates: &[TaskUpdate<'_>] = match (held.as_slice(), run) {
+                ([], None) => &[],
+                ([], Some(r)) => {
+                    one = [r];
+                    &one
+                }
+                ([h], None) => {
+                    one = [self.held_update(h)];
+                    &one
+                }
+                ([h], Some(r)) => {
+                    two = [self.held_update(h), r];
+                    &two
+                }
+                (hs, r) => {
+                    many = hs.iter().map(|h| self.held_update(h)).chain(r).collect();
+                    &many
+                }
+            };
+            let result = self.record(updates);
+            if result.is_ok() {
+                events.tasks(updates);
+            }
+            result
+        };
         let ok = result.is_ok();
-        drop(updates);
         self.release(held, result.err());
         ok
+    }
+
+    /// The write of held task `h`'s final state.
+    fn held_update<'s>(&'s self, h: &'s Held) -> TaskUpdate<'s> {
+        TaskUpdate {
+            output: self.output_of(h.task, h.slot.status),
+            ..update(&self.p.tasks[h.task].name, &h.slot)
+        }
     }
 
     /// What a task that just ended with `status` hands the backend of its
