@@ -52,8 +52,12 @@ pub(super) fn dispatch(
         task: name.clone(),
         function: function.to_string(),
         attempt: ctx.attempt(),
+        // Rounded up: a worker's deadline must not come before this side's,
+        // or a task stopped by its timeout on the worker could report back
+        // before the run counts it timed out, and fail as a plain failure.
         timeout_ms: ctx.deadline().map_or(0, |d| {
-            (d.saturating_duration_since(Instant::now()).as_millis() as u64).max(1)
+            let left = d.saturating_duration_since(Instant::now()).as_nanos();
+            (left.div_ceil(1_000_000) as u64).max(1)
         }),
         upstream,
         initial,
