@@ -92,21 +92,60 @@ impl DagTexts {
     }
 }
 
-/// Task names, and edges `(upstream, downstream)` by index in them.
-type Numbered = (Vec<Box<str>>, Vec<(u32, u32)>);
+/// Task names end to end in one string (one allocation, not one a name),
+/// and edges `(upstream, downstream)` by task index.
+#[derive(Debug, Default)]
+pub(crate) struct Numbered {
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<u32>,
+    edges: Vec<(u32, u32)>,
+}
 
-/// [`Numbered`], borrowed.
-pub(crate) type NumberedRef<'a> = (&'a [Box<str>], &'a [(u32, u32)]);
+impl Numbered {
+    /// Tasks `names` with edges by index in them.
+    pub(crate) fn new<'n>(names: impl Iterator<Item = &'n str>, edges: Vec<(u32, u32)>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for n in names {
+            text.push_str(n);
+            ends.push(u32::try_from(text.len()).expect("task names under 4 GiB in all"));
+        }
+        Numbered { text, ends, edges }
+    }
+
+    /// The number of tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Task `i`'s name.
+    pub(crate) fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The task names, in order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.name(i))
+    }
+
+    /// The edges, by task index.
+    pub(crate) fn edges(&self) -> &[(u32, u32)] {
+        &self.edges
+    }
+}
 
 /// A [`RunDag`] shared by the runs of an unchanged pipeline: what runs hand
 /// to [`Backend::save_shared_dag`](crate::Backend::save_shared_dag), so a
 /// backend can keep the DAG itself or its texts, computed at most once
 /// however many runs store it.
 ///
-/// A pipeline's DAG is kept as its task names and edges by task number
-/// (about 50 bytes a task instead of 170: each edge of a [`RunDag`] holds
-/// two more copies of names); the [`RunDag`] is built only for a backend
-/// that asks for it.
+/// A pipeline's DAG is kept as its task names, end to end in one string,
+/// and edges by task number (about 30 bytes a task on a chain instead of
+/// 170: each name of a [`RunDag`] is an allocation of its own, and each
+/// edge holds two more copies of names); the [`RunDag`] is built only for
+/// a backend that asks for it.
 #[derive(Debug, Default)]
 pub struct SharedDag {
     /// Task names and edges by number, when built from a pipeline.
@@ -125,11 +164,10 @@ impl SharedDag {
         }
     }
 
-    /// A DAG of tasks `names` with edges `(upstream, downstream)` by their
-    /// index in `names`.
-    pub(crate) fn numbered(names: Vec<Box<str>>, edges: Vec<(u32, u32)>) -> Self {
+    /// A DAG kept as names and numbered edges.
+    pub(crate) fn numbered(dag: Numbered) -> Self {
         SharedDag {
-            numbered: Some((names, edges)),
+            numbered: Some(dag),
             dag: std::sync::OnceLock::new(),
             texts: std::sync::OnceLock::new(),
         }
@@ -137,20 +175,22 @@ impl SharedDag {
 
     /// The task names and the edges by index in them, when this DAG was
     /// built that way (a pipeline's): `None` for [`SharedDag::new`].
-    pub(crate) fn as_numbered(&self) -> Option<NumberedRef<'_>> {
-        self.numbered
-            .as_ref()
-            .map(|(n, e)| (n.as_slice(), e.as_slice()))
+    pub(crate) fn as_numbered(&self) -> Option<&Numbered> {
+        self.numbered.as_ref()
     }
 
     /// The DAG, built by the first caller.
     pub fn dag(&self) -> &RunDag {
         self.dag.get_or_init(|| match &self.numbered {
-            Some((names, edges)) => RunDag {
-                tasks: names.iter().map(|n| n.to_string()).collect(),
-                edges: edges
+            Some(n) => RunDag {
+                tasks: n.names().map(str::to_string).collect(),
+                edges: n
+                    .edges()
                     .iter()
-                    .map(|&(a, b)| (names[a as usize].to_string(), names[b as usize].to_string()))
+                    .map(|&(a, b)| {
+                        let name = |i: u32| n.name(i as usize).to_string();
+                        (name(a), name(b))
+                    })
                     .collect(),
             },
             None => RunDag::default(),
@@ -161,11 +201,13 @@ impl SharedDag {
     pub fn texts(&self) -> &DagTexts {
         self.texts.get_or_init(|| match &self.numbered {
             // The same texts as RunDag's, without building the RunDag.
-            Some((names, edges)) => {
-                let tasks_json = serde_json::to_string(names).expect("strings serialize");
-                let pairs: Vec<[&str; 2]> = edges
+            Some(n) => {
+                let names: Vec<&str> = n.names().collect();
+                let tasks_json = serde_json::to_string(&names).expect("strings serialize");
+                let pairs: Vec<[&str; 2]> = n
+                    .edges()
                     .iter()
-                    .map(|&(a, b)| [&*names[a as usize], &*names[b as usize]])
+                    .map(|&(a, b)| [names[a as usize], names[b as usize]])
                     .collect();
                 let edges_json = serde_json::to_string(&pairs).expect("strings serialize");
                 DagTexts {
@@ -230,9 +272,9 @@ mod tests {
 
     #[test]
     fn a_numbered_shared_dag_reads_as_the_run_dag_it_stands_for() {
-        let names: Vec<Box<str>> = vec!["a".into(), "<b \"x\">".into(), "ç".into()];
+        let names = ["a", "<b \"x\">", "ç"];
         let edges = vec![(0, 1), (0, 2), (1, 2)];
-        let shared = SharedDag::numbered(names, edges);
+        let shared = SharedDag::numbered(Numbered::new(names.into_iter(), edges));
         let dag = RunDag {
             tasks: vec!["a".into(), "<b \"x\">".into(), "ç".into()],
             edges: vec![

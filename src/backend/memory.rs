@@ -196,12 +196,12 @@ impl Backend for MemoryBackend {
             .filter(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(dag)))
             .map(|(_, stored)| stored.clone());
         let Some(stored_dag) = known else {
-            let Some((names, edges)) = dag.as_numbered() else {
+            let Some(numbered) = dag.as_numbered() else {
                 drop(st);
                 return self.save_dag(run_id, pipeline, dag.dag());
             };
             let stored = st.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
-            let stored_dag = Arc::new(StoredDag::from_numbered(names, edges, &stored.tasks));
+            let stored_dag = Arc::new(StoredDag::from_numbered(numbered, &stored.tasks));
             stored.dag = Some(stored_dag.clone());
             st.last_shared_dag = Some((Arc::downgrade(dag), stored_dag));
             return Ok(());
@@ -722,10 +722,10 @@ mod tests {
         let b = MemoryBackend::new();
         let tasks = [("a", Pending), ("b", Pending)];
         // A pipeline's (numbered) and one wrapping a RunDag.
-        let first = Arc::new(SharedDag::numbered(
-            vec!["a".into(), "b".into()],
+        let first = Arc::new(SharedDag::numbered(crate::history::Numbered::new(
+            ["a", "b"].into_iter(),
             vec![(0, 1)],
-        ));
+        )));
         let second = Arc::new(SharedDag::new(RunDag {
             tasks: vec!["a".into(), "b".into()],
             edges: vec![("b".into(), "a".into())],

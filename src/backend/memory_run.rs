@@ -3,7 +3,7 @@
 //! read back rarely (the UI, the CLI, a resume), so writes index plain
 //! vectors by task number and reads rebuild the public, name-keyed types.
 
-use crate::history::RunDag;
+use crate::history::{Numbered, RunDag};
 use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::hash_map::Entry;
@@ -371,23 +371,24 @@ impl StoredDag {
     /// A DAG of tasks `names` with edges by index in them, stored for the
     /// run whose tasks are `run`: numbered by the run's table when it holds
     /// every name.
-    pub(crate) fn from_numbered(names: &[Box<str>], edges: &[(u32, u32)], run: &RunTasks) -> Self {
-        let numbers: Option<Vec<u32>> = names
-            .iter()
+    pub(crate) fn from_numbered(dag: &Numbered, run: &RunTasks) -> Self {
+        let numbers: Option<Vec<u32>> = dag
+            .names()
             .map(|n| run.names.get(n).map(|i| i as u32))
             .collect();
         let (table, tasks) = match numbers {
             Some(tasks) => (run.names.clone(), tasks),
             None => {
                 let mut own = Names::default();
-                let tasks = names
-                    .iter()
+                let tasks = dag
+                    .names()
                     .map(|n| own.get(n).unwrap_or_else(|| own.push(n)) as u32)
                     .collect();
                 (Arc::new(own), tasks)
             }
         };
-        let edges = edges
+        let edges = dag
+            .edges()
             .iter()
             .map(|&(a, b)| (tasks[a as usize], tasks[b as usize]))
             .collect();

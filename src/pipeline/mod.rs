@@ -268,13 +268,15 @@ impl Derived {
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
             dag: Arc::new(crate::history::SharedDag::numbered(
-                p.tasks.iter().map(|t| t.name.as_str().into()).collect(),
-                p.dag
-                    .downstream
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
-                    .collect(),
+                crate::history::Numbered::new(
+                    p.tasks.iter().map(|t| t.name.as_str()),
+                    p.dag
+                        .downstream
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
+                        .collect(),
+                ),
             )),
             by_name,
         }
