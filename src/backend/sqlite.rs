@@ -403,26 +403,6 @@ fn add_detail_columns(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// The run's `tasks` column: the text [`PipelineRun::tasks_json`] makes,
-/// written straight from the map instead of through a `serde_json::Map` of
-/// copied names (a run saves it twice, at its start and at its end).
-pub(super) fn tasks_json(run: &PipelineRun) -> String {
-    let mut out = Vec::with_capacity(2 + run.tasks.len() * 24);
-    out.push(b'{');
-    for (i, (name, status)) in run.tasks.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Writing strings into a Vec cannot fail; serde_json escapes them
-        // as the Map's text does.
-        let _ = serde_json::to_writer(&mut out, name.as_str());
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut out, status.as_str());
-    }
-    out.push(b'}');
-    String::from_utf8(out).unwrap_or_else(|_| run.tasks_json())
-}
-
 /// Reads a row column by column, whatever each value's type: SQLite lets
 /// any column of a row written by another tool hold any type.
 pub(super) fn row_to_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRun> {
@@ -655,7 +635,7 @@ impl Backend for SqliteBackend {
                 run.start_time,
                 run.end_time,
                 run.status.as_str(),
-                tasks_json(run)
+                run.tasks_json()
             ])
         })
         .map_err(&err)?;
@@ -841,7 +821,6 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RunStatus;
 
     fn temp_file(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -944,36 +923,5 @@ mod tests {
         drop(conn);
         drop(b);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
-    }
-
-    #[test]
-    fn tasks_json_is_the_runs_own_text() {
-        let mut run = PipelineRun {
-            pipeline_name: "p".into(),
-            run_id: "r".into(),
-            start_time: 1.0,
-            end_time: None,
-            status: RunStatus::Running,
-            tasks: BTreeMap::new(),
-        };
-        assert_eq!(tasks_json(&run), run.tasks_json());
-        let names = [
-            "b",
-            "a \"quoted\" \\ name",
-            "tab\there\nnewline\u{1}\u{1f}\u{7f}",
-            "é/ü 名前 🙂",
-            "",
-        ];
-        let statuses = [
-            TaskStatus::Pending,
-            TaskStatus::Running,
-            TaskStatus::Success,
-            TaskStatus::Failed,
-            TaskStatus::Skipped,
-        ];
-        for (name, status) in names.iter().zip(statuses) {
-            run.tasks.insert(name.to_string(), status);
-        }
-        assert_eq!(tasks_json(&run), run.tasks_json());
     }
 }

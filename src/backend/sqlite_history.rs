@@ -3,8 +3,8 @@
 //! of runs whose owner is gone, and batched purge of finished runs.
 
 use super::sqlite::{
-    no_run, row_to_run, settle_live, sql_err, tasks_json, upsert_live_detail,
-    upsert_live_detail_pair, SqliteBackend, SELECT_RUN,
+    no_run, row_to_run, settle_live, sql_err, upsert_live_detail, upsert_live_detail_pair,
+    SqliteBackend, SELECT_RUN,
 };
 use super::{last_update_per_task, lease_is_stale};
 use crate::error::Result;
@@ -325,7 +325,7 @@ impl SqliteBackend {
                 "UPDATE runs SET status = 'FAILED', end_time = ?2, tasks = ?3
                  WHERE run_id = ?1 AND status = 'RUNNING'",
             )
-            .and_then(|mut st| st.execute(params![run_id, now, tasks_json(&run)]))
+            .and_then(|mut st| st.execute(params![run_id, now, run.tasks_json()]))
             .map_err(&err)?;
         if n != 1 {
             return Ok(false);
