@@ -38,9 +38,8 @@ impl DorchRunResult {
     pub(crate) fn new(result: RunResult) -> Self {
         let run_id = c_string(result.run_id());
         let errors = result
-            .tasks()
-            .keys()
-            .filter_map(|t| result.error(t).map(|e| (t.clone(), c_string(e))))
+            .failures()
+            .map(|(t, e)| (t.to_string(), c_string(e)))
             .collect();
         DorchRunResult {
             result,

@@ -65,6 +65,17 @@ impl RunResult {
         self.details().get(task)
     }
 
+    /// The FAILED tasks with their errors, by name, without building the
+    /// details of every task.
+    pub(crate) fn failures(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.run
+            .tasks
+            .keys()
+            .zip(&self.slots)
+            .filter(|(_, s)| s.status == TaskStatus::Failed)
+            .filter_map(|(name, s)| Some((name.as_str(), s.error.as_deref()?)))
+    }
+
     fn details(&self) -> &HashMap<String, TaskDetail> {
         self.details.get_or_init(|| {
             self.run
@@ -82,5 +93,27 @@ impl RunResult {
     /// The record the backend was given at the end of the run.
     pub fn as_run(&self) -> &PipelineRun {
         &self.run
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Pipeline, Task};
+
+    #[test]
+    fn failures_are_the_errors_of_the_failed_tasks() {
+        let mut p = Pipeline::new("failures").unwrap();
+        p.add_task(Task::new("ok", |_| Ok(()))).unwrap();
+        p.add_task(Task::new("bad", |_| Err("boom".into())))
+            .unwrap();
+        p.add_task(Task::new("after", |_| Ok(()))).unwrap();
+        p.add_dependency("bad", "after").unwrap();
+        let r = p.run().unwrap();
+        let failures: Vec<(&str, &str)> = r.failures().collect();
+        assert_eq!(failures, [("bad", "boom")]);
+        for t in ["ok", "bad", "after"] {
+            let listed = failures.iter().find(|(n, _)| *n == t).map(|(_, e)| *e);
+            assert_eq!(r.error(t), listed, "{t}");
+        }
     }
 }
