@@ -462,7 +462,7 @@ impl Exec<'_> {
         } else {
             (self.p.max_workers.min(n).max(1), self.lease)
         };
-        let timeouts = !serial && self.p.tasks.iter().any(|t| t.timeout.is_some());
+        let timeouts = !serial && self.p.tasks.iter().any(|t| t.extra().timeout.is_some());
         if workers == 1 && !timeouts && lease.is_none() {
             self.worker(events);
             return;
@@ -777,14 +777,15 @@ impl Exec<'_> {
     fn attempts(&self, i: usize, start: f64) -> Option<Slot> {
         let task = &self.p.tasks[i];
         let control = self.shared.control;
-        let max = task.retries.saturating_add(1);
+        let extra = task.extra();
+        let max = extra.retries.saturating_add(1);
         let mut attempt = 0;
         let mut last_error = String::new();
         let mut interrupted = None;
         let mut redelivered = 0;
         while attempt < max {
-            if attempt > 0 && !task.retry_delay.is_zero() {
-                let until = Instant::now().checked_add(task.retry_delay);
+            if attempt > 0 && !extra.retry_delay.is_zero() {
+                let until = Instant::now().checked_add(extra.retry_delay);
                 if until.is_some_and(|u| !control.sleep_until(u)) {
                     interrupted = control.interruption();
                 }
@@ -796,7 +797,7 @@ impl Exec<'_> {
                 break;
             }
             attempt += 1;
-            let deadline = task
+            let deadline = extra
                 .timeout
                 .and_then(|t| Instant::now().checked_add(t))
                 .inspect(|&d| self.watch_attempt(i, d, attempt, start));
@@ -837,7 +838,7 @@ impl Exec<'_> {
             }
             if late {
                 // Its own timeout passed as it returned: no retry.
-                last_error = timed_out_error(task.timeout);
+                last_error = timed_out_error(extra.timeout);
                 break;
             }
             interrupted = control.interruption();

@@ -59,7 +59,7 @@ impl Exec<'_> {
                         attempts: g.slots[i].attempts,
                         start: g.slots[i].start,
                         end: Some(now_seconds()),
-                        error: Some(timed_out_error(self.p.tasks[i].timeout)),
+                        error: Some(timed_out_error(self.p.tasks[i].extra().timeout)),
                         timed_out: true,
                     },
                 ));
