@@ -130,7 +130,7 @@ fn slot(status: TaskStatus) -> Slot {
 
 pub(super) fn execute(
     p: &Pipeline,
-    derived: &Derived,
+    derived: &Arc<Derived>,
     opts: &RunOptions,
     resume: Option<ResumePlan>,
 ) -> Result<RunResult> {
@@ -153,17 +153,7 @@ pub(super) fn execute(
         start_time: now_seconds(),
         end_time: None,
         status: RunStatus::Running,
-        // Built from names already in order, and updated in place at the end.
-        tasks: derived
-            .by_name
-            .iter()
-            .map(|&i| {
-                (
-                    p.tasks[i as usize].name.clone(),
-                    status_at_start(i as usize),
-                )
-            })
-            .collect(),
+        tasks: record_tasks(p, derived, status_at_start),
     };
     // One retry budget for the whole run, on every thread that calls the backend.
     let budget = Arc::new(RunBudget::default());
@@ -320,7 +310,34 @@ pub(super) fn execute(
         slots,
         details: OnceLock::new(),
         interruption,
+        spare: Arc::downgrade(derived),
     })
+}
+
+/// A run record's task map at the start of a run: an earlier run's, left
+/// by its dropped result, with its statuses reset, else built from names
+/// already in order. Either way it is updated in place at the end.
+fn record_tasks(
+    p: &Pipeline,
+    derived: &Arc<Derived>,
+    status_at_start: impl Fn(usize) -> TaskStatus,
+) -> std::collections::BTreeMap<String, TaskStatus> {
+    if let Some(mut tasks) = derived.take_spare() {
+        for (status, &i) in tasks.values_mut().zip(&derived.by_name) {
+            *status = status_at_start(i as usize);
+        }
+        return tasks;
+    }
+    derived
+        .by_name
+        .iter()
+        .map(|&i| {
+            (
+                p.tasks[i as usize].name.clone(),
+                status_at_start(i as usize),
+            )
+        })
+        .collect()
 }
 
 fn update<'a>(name: &'a str, s: &'a Slot) -> TaskUpdate<'a> {

@@ -38,7 +38,7 @@ pub struct Pipeline {
     dag: Dag,
     /// What runs derive from the tasks and edges, built by the first run
     /// after a change and shared by the runs that follow.
-    derived: OnceLock<Derived>,
+    derived: OnceLock<Arc<Derived>>,
     max_workers: usize,
     backend: BackendRef,
     context: HashMap<String, Vec<u8>>,
@@ -231,12 +231,12 @@ impl Pipeline {
 
     /// What runs derive from the tasks and edges, once the graph is
     /// checked acyclic: built once per change of the pipeline.
-    fn derived(&self) -> Result<&Derived> {
+    fn derived(&self) -> Result<&Arc<Derived>> {
         if let Some(d) = self.derived.get() {
             return Ok(d);
         }
         self.validate()?;
-        Ok(self.derived.get_or_init(|| Derived::of(self)))
+        Ok(self.derived.get_or_init(|| Arc::new(Derived::of(self))))
     }
 
     /// The number of the task named `name`.
@@ -260,13 +260,38 @@ pub(crate) struct Derived {
     pub(crate) dag: Arc<crate::history::SharedDag>,
     /// Task numbers in task-name order: the order of a run record's tasks.
     pub(crate) by_name: Vec<u32>,
+    /// The task map of a finished run whose result was dropped, for the
+    /// next run's record: the same names, so reusing it saves an
+    /// allocation a task (see `RunResult`'s `Drop`).
+    spare: std::sync::Mutex<Option<std::collections::BTreeMap<String, crate::model::TaskStatus>>>,
 }
 
 impl Derived {
+    /// A task map left by an earlier run, if there is one.
+    pub(crate) fn take_spare(
+        &self,
+    ) -> Option<std::collections::BTreeMap<String, crate::model::TaskStatus>> {
+        self.spare.try_lock().ok()?.take()
+    }
+
+    /// Keeps `tasks` (a run's task map, with this pipeline's names) for the
+    /// next run, unless one is already kept.
+    pub(crate) fn put_spare(
+        &self,
+        tasks: std::collections::BTreeMap<String, crate::model::TaskStatus>,
+    ) {
+        if let Ok(mut spare) = self.spare.try_lock() {
+            if spare.is_none() && tasks.len() == self.by_name.len() {
+                *spare = Some(tasks);
+            }
+        }
+    }
+
     fn of(p: &Pipeline) -> Self {
         let mut by_name: Vec<u32> = (0..p.tasks.len() as u32).collect();
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
+            spare: std::sync::Mutex::new(None),
             dag: Arc::new(crate::history::SharedDag::numbered(
                 crate::history::Numbered::new(
                     p.tasks.iter().map(|t| t.name.as_str()),

@@ -2,9 +2,10 @@
 
 use super::cancel::Interruption;
 use super::executor::Slot;
+use super::Derived;
 use crate::model::{PipelineRun, RunStatus, TaskDetail, TaskStatus};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, Weak};
 
 /// The outcome of one run: statuses, outputs and error messages by task.
 #[derive(Debug, Clone)]
@@ -17,6 +18,17 @@ pub struct RunResult {
     /// read statuses only.
     pub(crate) details: OnceLock<HashMap<String, TaskDetail>>,
     pub(crate) interruption: Option<Interruption>,
+    /// Where the task map goes when the result is dropped: the next run of
+    /// the unchanged pipeline reuses it (gone when the pipeline changed).
+    pub(crate) spare: Weak<Derived>,
+}
+
+impl Drop for RunResult {
+    fn drop(&mut self) {
+        if let Some(derived) = self.spare.upgrade() {
+            derived.put_spare(std::mem::take(&mut self.run.tasks));
+        }
+    }
 }
 
 impl RunResult {
@@ -115,5 +127,38 @@ mod tests {
             let listed = failures.iter().find(|(n, _)| *n == t).map(|(_, e)| *e);
             assert_eq!(r.error(t), listed, "{t}");
         }
+    }
+
+    #[test]
+    fn a_reused_task_map_starts_each_run_pending() {
+        use crate::{Backend, MemoryBackend, RunStatus, TaskStatus};
+        use std::sync::Arc;
+        let backend = Arc::new(MemoryBackend::new());
+        let mut p = Pipeline::with_backend("reuse", backend.clone()).unwrap();
+        let seen = backend.clone();
+        p.add_task(Task::new("a", |_| Ok(()))).unwrap();
+        // "b" sees the stored run as it stands while it runs: "c" not begun.
+        p.add_task(Task::new("b", move |ctx| {
+            let run = seen.get_run(ctx.run_id())?.ok_or("no run")?;
+            match run.tasks.get("c") {
+                Some(TaskStatus::Pending) => Ok(()),
+                other => Err(format!("c is {other:?}").into()),
+            }
+        }))
+        .unwrap();
+        p.add_task(Task::new("c", |_| Ok(()))).unwrap();
+        p.add_dependency("a", "b").unwrap();
+        p.add_dependency("b", "c").unwrap();
+        for _ in 0..3 {
+            // Each result dropped here leaves its map to the next run.
+            let r = p.run().unwrap();
+            assert_eq!(r.status(), RunStatus::Success, "{:?}", r.error("b"));
+            assert!(r.tasks().values().all(|s| *s == TaskStatus::Success));
+        }
+        // A changed pipeline does not get the old map.
+        p.add_task(Task::new("d", |_| Ok(()))).unwrap();
+        let r = p.run().unwrap();
+        assert_eq!(r.tasks().len(), 4);
+        assert_eq!(r.task_status("d"), Some(TaskStatus::Success));
     }
 }
