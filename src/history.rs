@@ -83,7 +83,11 @@ pub struct DagTexts {
 impl DagTexts {
     /// The texts of `dag`, each JSON text serialized once.
     pub fn of(dag: &RunDag) -> Self {
-        let (tasks_json, edges_json) = (dag.tasks_json(), dag.edges_json());
+        Self::from_json(dag.tasks_json(), dag.edges_json())
+    }
+
+    /// The texts with the key of `tasks_json` and `edges_json`.
+    fn from_json(tasks_json: String, edges_json: String) -> Self {
         DagTexts {
             key: key_of(&tasks_json, &edges_json),
             tasks_json,
@@ -96,43 +100,46 @@ impl DagTexts {
 /// and edges `(upstream, downstream)` by task index.
 #[derive(Debug, Default)]
 pub(crate) struct Numbered {
-    text: String,
-    /// Where each name ends in `text`.
-    ends: Vec<u32>,
+    names: crate::pipeline::NameList,
     edges: Vec<(u32, u32)>,
 }
 
 impl Numbered {
     /// Tasks `names` with edges by index in them.
     pub(crate) fn new<'n>(names: impl Iterator<Item = &'n str>, edges: Vec<(u32, u32)>) -> Self {
-        let mut text = String::new();
-        let mut ends = Vec::new();
+        let mut list = crate::pipeline::NameList::default();
         for n in names {
-            text.push_str(n);
-            ends.push(u32::try_from(text.len()).expect("task names under 4 GiB in all"));
+            list.push(n);
         }
-        Numbered { text, ends, edges }
-    }
-
-    /// The number of tasks.
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        Numbered { names: list, edges }
     }
 
     /// Task `i`'s name.
     pub(crate) fn name(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        self.names.name(i)
     }
 
     /// The task names, in order.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).map(|i| self.name(i))
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.names.iter()
     }
 
     /// The edges, by task index.
     pub(crate) fn edges(&self) -> &[(u32, u32)] {
         &self.edges
+    }
+
+    /// The [`RunDag`] it stands for.
+    pub(crate) fn to_run_dag(&self) -> RunDag {
+        let name = |i: u32| self.name(i as usize).to_string();
+        RunDag {
+            tasks: self.names().map(str::to_string).collect(),
+            edges: self
+                .edges
+                .iter()
+                .map(|&(a, b)| (name(a), name(b)))
+                .collect(),
+        }
     }
 }
 
@@ -181,19 +188,11 @@ impl SharedDag {
 
     /// The DAG, built by the first caller.
     pub fn dag(&self) -> &RunDag {
-        self.dag.get_or_init(|| match &self.numbered {
-            Some(n) => RunDag {
-                tasks: n.names().map(str::to_string).collect(),
-                edges: n
-                    .edges()
-                    .iter()
-                    .map(|&(a, b)| {
-                        let name = |i: u32| n.name(i as usize).to_string();
-                        (name(a), name(b))
-                    })
-                    .collect(),
-            },
-            None => RunDag::default(),
+        self.dag.get_or_init(|| {
+            self.numbered
+                .as_ref()
+                .map(Numbered::to_run_dag)
+                .unwrap_or_default()
         })
     }
 
@@ -210,11 +209,7 @@ impl SharedDag {
                     .map(|&(a, b)| [names[a as usize], names[b as usize]])
                     .collect();
                 let edges_json = serde_json::to_string(&pairs).expect("strings serialize");
-                DagTexts {
-                    key: key_of(&tasks_json, &edges_json),
-                    tasks_json,
-                    edges_json,
-                }
+                DagTexts::from_json(tasks_json, edges_json)
             }
             None => DagTexts::of(self.dag()),
         })

@@ -332,22 +332,21 @@ pub fn now_seconds() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn now_seconds_reads_the_same_clock_as_system_time() {
-        use std::time::{SystemTime, UNIX_EPOCH};
         let before = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        let now = super::now_seconds();
+        let now = now_seconds();
         let after = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
         assert!(before <= now && now <= after, "{before} {now} {after}");
     }
-
-    use super::*;
 
     #[test]
     fn statuses_round_trip_through_their_strings() {

@@ -156,6 +156,20 @@ impl State {
         }
     }
 
+    /// Gives run `run_id` the DAG `make` returns for its tasks.
+    fn attach_dag(
+        &mut self,
+        run_id: &str,
+        make: impl FnOnce(&RunTasks) -> Arc<StoredDag>,
+    ) -> Result<()> {
+        let stored = self
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| Error::not_found(format!("run {run_id} not found")))?;
+        stored.dag = Some(make(&stored.tasks));
+        Ok(())
+    }
+
     /// The newest run, whose task names the next run likely shares.
     fn newest(&self) -> Option<&Stored> {
         self.order.back().and_then(|id| self.runs.get(id))
@@ -195,24 +209,21 @@ impl Backend for MemoryBackend {
             .as_ref()
             .filter(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(dag)))
             .map(|(_, stored)| stored.clone());
-        let Some(stored_dag) = known else {
-            let Some(numbered) = dag.as_numbered() else {
-                drop(st);
-                return self.save_dag(run_id, pipeline, dag.dag());
-            };
-            let stored = st.runs.get_mut(run_id).ok_or_else(|| unknown(run_id))?;
-            let stored_dag = Arc::new(StoredDag::from_numbered(numbered, &stored.tasks));
-            stored.dag = Some(stored_dag.clone());
-            st.last_shared_dag = Some((Arc::downgrade(dag), stored_dag));
-            return Ok(());
-        };
-        match st.runs.get_mut(run_id) {
-            Some(stored) => {
-                stored.dag = Some(stored_dag);
-                Ok(())
-            }
-            None => Err(Error::not_found(format!("run {run_id} not found"))),
+        if let Some(stored_dag) = known {
+            return st.attach_dag(run_id, |_| stored_dag);
         }
+        let Some(numbered) = dag.as_numbered() else {
+            drop(st);
+            return self.save_dag(run_id, pipeline, dag.dag());
+        };
+        let mut stored_dag = None;
+        st.attach_dag(run_id, |tasks| {
+            let d = Arc::new(StoredDag::from_numbered(numbered, tasks));
+            stored_dag = Some(d.clone());
+            d
+        })?;
+        st.last_shared_dag = stored_dag.map(|d| (Arc::downgrade(dag), d));
+        Ok(())
     }
 
     fn save_dag(&self, run_id: &str, _pipeline: &str, dag: &RunDag) -> Result<()> {
@@ -228,14 +239,9 @@ impl Backend for MemoryBackend {
             .and_then(|id| st.runs.get(id))
             .and_then(|s| s.dag.clone())
             .filter(|d| d.is(dag));
-        match st.runs.get_mut(run_id) {
-            Some(stored) => {
-                let dag = shared.unwrap_or_else(|| Arc::new(StoredDag::new(dag, &stored.tasks)));
-                stored.dag = Some(dag);
-                Ok(())
-            }
-            None => Err(Error::not_found(format!("run {run_id} not found"))),
-        }
+        st.attach_dag(run_id, |tasks| {
+            shared.unwrap_or_else(|| Arc::new(StoredDag::new(dag, tasks)))
+        })
     }
 
     fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {

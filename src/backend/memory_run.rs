@@ -5,6 +5,7 @@
 
 use crate::history::{Numbered, RunDag};
 use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use crate::pipeline::NameList;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
@@ -19,10 +20,7 @@ use std::sync::Arc;
 /// three buffers instead of one or two per name.
 #[derive(Clone, Default)]
 pub(crate) struct Names {
-    /// Every name, one after the other.
-    text: String,
-    /// Where each name ends in `text`, by number.
-    ends: Vec<usize>,
+    list: NameList,
     /// The number of the first name with each hash.
     by_hash: FxHashMap<u64, u32>,
     /// The numbers of the names whose hash an earlier name already had,
@@ -41,8 +39,7 @@ impl Names {
         I: ExactSizeIterator<Item = &'a String> + Clone,
     {
         let mut table = Names {
-            text: String::with_capacity(names.clone().map(|n| n.len()).sum()),
-            ends: Vec::with_capacity(names.len()),
+            list: NameList::with_capacity(names.len(), names.clone().map(|n| n.len()).sum()),
             by_hash: FxHashMap::with_capacity_and_hasher(names.len(), FxBuildHasher),
             clashes: Vec::new(),
         };
@@ -52,19 +49,12 @@ impl Names {
         table
     }
 
-    fn range(&self, i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        start..self.ends[i]
-    }
-
     fn name(&self, i: usize) -> &str {
-        &self.text[self.range(i)]
+        self.list.name(i)
     }
 
-    /// Whether name `i` is `name`; compared as bytes, which skips the
-    /// check that a slice of `text` falls on character boundaries.
     fn is(&self, i: usize, name: &str) -> bool {
-        self.text.as_bytes()[self.range(i)] == *name.as_bytes()
+        self.list.is(i, name)
     }
 
     fn get(&self, name: &str) -> Option<usize> {
@@ -83,7 +73,7 @@ impl Names {
     }
 
     fn len(&self) -> usize {
-        self.ends.len()
+        self.list.len()
     }
 
     /// Whether these are exactly `tasks`' names, in their order: how a
@@ -99,12 +89,10 @@ impl Names {
     }
 
     fn push_hashed(&mut self, name: &str, hash: u64) -> usize {
-        let i = self.ends.len();
+        let i = self.list.push(name);
         // A run holds fewer tasks than memory can number with u32 long
         // before this could wrap.
         let n = u32::try_from(i).expect("more than u32::MAX tasks in one run");
-        self.text.push_str(name);
-        self.ends.push(self.text.len());
         match self.by_hash.entry(hash) {
             Entry::Vacant(e) => {
                 e.insert(n);
@@ -358,6 +346,26 @@ impl RunTasks {
     }
 }
 
+/// The numbers of `names`: by the run's task table when it holds them all
+/// (as when the engine saves a DAG), else by a table of their own.
+fn number<'n>(
+    names: impl Iterator<Item = &'n str> + Clone,
+    run: &RunTasks,
+) -> (Arc<Names>, Vec<u32>) {
+    let by_run: Option<Vec<u32>> = names
+        .clone()
+        .map(|n| run.names.get(n).map(|i| i as u32))
+        .collect();
+    if let Some(numbers) = by_run {
+        return (run.names.clone(), numbers);
+    }
+    let mut own = Names::default();
+    let numbers = names
+        .map(|n| own.get(n).unwrap_or_else(|| own.push(n)) as u32)
+        .collect();
+    (Arc::new(own), numbers)
+}
+
 /// A run's DAG, its names numbered by the run's task table when they are
 /// all in it (as when the engine saves it), else by a table of its own:
 /// copying and dropping it costs no allocation per task.
@@ -369,69 +377,34 @@ pub(crate) struct StoredDag {
 
 impl StoredDag {
     /// A DAG of tasks `names` with edges by index in them, stored for the
-    /// run whose tasks are `run`: numbered by the run's table when it holds
-    /// every name.
+    /// run whose tasks are `run`.
     pub(crate) fn from_numbered(dag: &Numbered, run: &RunTasks) -> Self {
-        let numbers: Option<Vec<u32>> = dag
-            .names()
-            .map(|n| run.names.get(n).map(|i| i as u32))
-            .collect();
-        let (table, tasks) = match numbers {
-            Some(tasks) => (run.names.clone(), tasks),
-            None => {
-                let mut own = Names::default();
-                let tasks = dag
-                    .names()
-                    .map(|n| own.get(n).unwrap_or_else(|| own.push(n)) as u32)
-                    .collect();
-                (Arc::new(own), tasks)
-            }
-        };
+        let (names, tasks) = number(dag.names(), run);
         let edges = dag
             .edges()
             .iter()
             .map(|&(a, b)| (tasks[a as usize], tasks[b as usize]))
             .collect();
         StoredDag {
-            names: table,
+            names,
             tasks,
             edges,
         }
     }
 
-    /// `dag`, stored for the run whose tasks are `run`.
+    /// `dag`, stored for the run whose tasks are `run`. Its edges may name
+    /// tasks its task list lacks: they are numbered with the rest.
     pub(crate) fn new(dag: &RunDag, run: &RunTasks) -> Self {
-        StoredDag::numbered_by(dag, &run.names).unwrap_or_else(|| {
-            let mut names = Names::default();
-            let mut number = |n: &str| names.get(n).unwrap_or_else(|| names.push(n)) as u32;
-            let tasks = dag.tasks.iter().map(|t| number(t)).collect();
-            let edges = dag
-                .edges
-                .iter()
-                .map(|(a, b)| (number(a), number(b)))
-                .collect();
-            StoredDag {
-                names: Arc::new(names),
-                tasks,
-                edges,
-            }
-        })
-    }
-
-    /// `dag` numbered by `names`, if they hold all its names.
-    fn numbered_by(dag: &RunDag, names: &Arc<Names>) -> Option<Self> {
-        let number = |n: &String| names.get(n).map(|i| i as u32);
-        let tasks = dag.tasks.iter().map(number).collect::<Option<_>>()?;
-        let edges = dag
-            .edges
-            .iter()
-            .map(|(a, b)| Some((number(a)?, number(b)?)))
-            .collect::<Option<_>>()?;
-        Some(StoredDag {
-            names: names.clone(),
-            tasks,
+        let edge_names = dag.edges.iter().flat_map(|(a, b)| [a.as_str(), b.as_str()]);
+        let all = dag.tasks.iter().map(String::as_str).chain(edge_names);
+        let (names, mut numbers) = number(all, run);
+        let ends: Vec<u32> = numbers.split_off(dag.tasks.len());
+        let edges = ends.chunks_exact(2).map(|e| (e[0], e[1])).collect();
+        StoredDag {
+            names,
+            tasks: numbers,
             edges,
-        })
+        }
     }
 
     fn name(&self, i: u32) -> &str {

@@ -88,7 +88,17 @@ pub(super) struct Held {
     claimed: Option<usize>,
     /// The claimed child, until the worker takes it up, with what was
     /// decided for it when it was claimed (under the same lock).
-    next: Option<(usize, Option<bool>)>,
+    next: Option<(usize, Verdict)>,
+}
+
+/// What a worker does with the task it took up.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Run,
+    /// Its trigger rule says no: SKIPPED.
+    Skip,
+    /// The run is stopping: the task is not started.
+    Stop,
 }
 
 impl Held {
@@ -252,9 +262,7 @@ pub(super) fn execute(
         }
     }
 
-    for (status, &i) in record.tasks.values_mut().zip(&derived.by_name) {
-        *status = slots[i as usize].status;
-    }
+    derived.fill_statuses(&mut record.tasks, |i| slots[i].status);
     let all_ok = slots
         .iter()
         .all(|s| matches!(s.status, TaskStatus::Success | TaskStatus::Skipped));
@@ -323,9 +331,7 @@ fn record_tasks(
     status_at_start: impl Fn(usize) -> TaskStatus,
 ) -> std::collections::BTreeMap<String, TaskStatus> {
     if let Some(mut tasks) = derived.take_spare() {
-        for (status, &i) in tasks.values_mut().zip(&derived.by_name) {
-            *status = status_at_start(i as usize);
-        }
+        derived.fill_statuses(&mut tasks, status_at_start);
         return tasks;
     }
     derived
@@ -533,21 +539,21 @@ impl Exec<'_> {
     fn worker(&self, events: &super::events::Events<'_>) {
         let mut held: Vec<Held> = Vec::new();
         while let Some((i, decided)) = self.next_task(&mut held, events) {
-            let runs = decided.unwrap_or_else(|| self.decide(i, &self.lock(), &held));
-            match runs {
-                None => {
+            let verdict = decided.unwrap_or_else(|| self.decide(i, &self.lock(), &held));
+            match verdict {
+                Verdict::Stop => {
                     // The run is stopping: write what is held, start nothing.
                     self.flush(&mut held, None, events);
                     held.push(Held::new(i, slot(TaskStatus::Pending)));
                     self.release(&mut held, None);
                     continue;
                 }
-                Some(false) => {
+                Verdict::Skip => {
                     let mut s = slot(TaskStatus::Skipped);
                     s.end = Some(now_seconds());
                     held.push(Held::new(i, s));
                 }
-                Some(true) => {
+                Verdict::Run => {
                     let start = now_seconds();
                     if !self.flush(&mut held, Some((i, start)), events) {
                         held.push(Held::new(i, slot(TaskStatus::Pending)));
@@ -575,7 +581,7 @@ impl Exec<'_> {
         &self,
         held: &mut Vec<Held>,
         events: &super::events::Events<'_>,
-    ) -> Option<(usize, Option<Option<bool>>)> {
+    ) -> Option<(usize, Option<Verdict>)> {
         if let Some((c, decided)) = held.last_mut().and_then(|h| h.next.take()) {
             return Some((c, Some(decided)));
         }
@@ -603,8 +609,8 @@ impl Exec<'_> {
     }
 
     /// Claims a child of the task just done whose only unreleased parent is
-    /// that task, to run it next on this thread.
-    /// What happens to it is decided under the same lock.
+    /// that task, to run it next on this thread; what happens to it is
+    /// decided under the same lock.
     fn claim_child(&self, held: &mut [Held]) {
         let Some(last) = held.last() else { return };
         let mut g = self.lock();
@@ -625,12 +631,15 @@ impl Exec<'_> {
         }
     }
 
-    /// Whether task `i` runs (`Some(true)`), is skipped by its trigger rule
-    /// (`Some(false)`), or is not started because the run is stopping
-    /// (`None`).
-    fn decide(&self, i: usize, g: &Sched, held: &[Held]) -> Option<bool> {
-        (g.stop.is_none() && self.shared.control.interruption().is_none())
-            .then(|| self.rule_allows(i, &g.slots, held))
+    /// What happens to task `i` now.
+    fn decide(&self, i: usize, g: &Sched, held: &[Held]) -> Verdict {
+        if g.stop.is_some() || self.shared.control.interruption().is_some() {
+            Verdict::Stop
+        } else if self.rule_allows(i, &g.slots, held) {
+            Verdict::Run
+        } else {
+            Verdict::Skip
+        }
     }
 
     /// Writes the held statuses, plus `start`'s RUNNING, in one backend call,

@@ -21,7 +21,7 @@ pub use task::{Task, TaskError, TaskFn};
 // What remote workers build a task context from.
 pub(crate) use cancel::RunControl;
 pub(crate) use context::{SharedContext, TaskNames};
-pub(crate) use names::TaskIndex;
+pub(crate) use names::{NameList, TaskIndex};
 
 use crate::backend::{BackendRef, MemoryBackend};
 use crate::error::{Error, ErrorKind, Result};
@@ -73,23 +73,20 @@ impl Pipeline {
     /// The pipeline's tasks and dependency edges, as stored with each run
     /// for drawing it (see [`Backend::save_dag`](crate::Backend::save_dag)).
     pub fn run_dag(&self) -> crate::history::RunDag {
-        crate::history::RunDag {
-            tasks: self.tasks.iter().map(|t| t.name.clone()).collect(),
-            edges: self
-                .dag
+        self.numbered_dag().to_run_dag()
+    }
+
+    /// The tasks' names and the edges by task number.
+    fn numbered_dag(&self) -> crate::history::Numbered {
+        crate::history::Numbered::new(
+            self.tasks.iter().map(|t| t.name.as_str()),
+            self.dag
                 .downstream
                 .iter()
                 .enumerate()
-                .flat_map(|(up, downs)| {
-                    downs.iter().map(move |&d| {
-                        (
-                            self.tasks[up].name.clone(),
-                            self.tasks[d as usize].name.clone(),
-                        )
-                    })
-                })
+                .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
                 .collect(),
-        }
+        )
     }
 
     /// The pipeline's name, as stored with each of its runs.
@@ -267,6 +264,18 @@ pub(crate) struct Derived {
 }
 
 impl Derived {
+    /// Sets each status of `tasks` (a run's task map, in name order) to
+    /// `status` of its task number.
+    pub(crate) fn fill_statuses(
+        &self,
+        tasks: &mut std::collections::BTreeMap<String, crate::model::TaskStatus>,
+        status: impl Fn(usize) -> crate::model::TaskStatus,
+    ) {
+        for (s, &i) in tasks.values_mut().zip(&self.by_name) {
+            *s = status(i as usize);
+        }
+    }
+
     /// A task map left by an earlier run, if there is one.
     pub(crate) fn take_spare(
         &self,
@@ -292,17 +301,7 @@ impl Derived {
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
             spare: std::sync::Mutex::new(None),
-            dag: Arc::new(crate::history::SharedDag::numbered(
-                crate::history::Numbered::new(
-                    p.tasks.iter().map(|t| t.name.as_str()),
-                    p.dag
-                        .downstream
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
-                        .collect(),
-                ),
-            )),
+            dag: Arc::new(crate::history::SharedDag::numbered(p.numbered_dag())),
             by_name,
         }
     }

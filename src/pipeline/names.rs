@@ -47,6 +47,59 @@ impl TaskIndex {
     }
 }
 
+/// Names end to end in one string, by number: one allocation for all of
+/// them instead of one a name, to build and to drop.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NameList {
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl NameList {
+    /// Room for `count` names of `bytes` bytes in all.
+    pub(crate) fn with_capacity(count: usize, bytes: usize) -> Self {
+        NameList {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        }
+    }
+
+    /// Adds `name`; returns its number.
+    pub(crate) fn push(&mut self, name: &str) -> usize {
+        self.text.push_str(name);
+        let end = u32::try_from(self.text.len()).expect("names under 4 GiB in all");
+        self.ends.push(end);
+        self.ends.len() - 1
+    }
+
+    /// How many names it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        start..self.ends[i] as usize
+    }
+
+    /// Name number `i`.
+    pub(crate) fn name(&self, i: usize) -> &str {
+        &self.text[self.range(i)]
+    }
+
+    /// Whether name `i` is `name`; compared as bytes, which skips the
+    /// check that a slice of `text` falls on character boundaries.
+    pub(crate) fn is(&self, i: usize, name: &str) -> bool {
+        self.text.as_bytes()[self.range(i)] == *name.as_bytes()
+    }
+
+    /// The names, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + Clone {
+        (0..self.len()).map(|i| self.name(i))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +114,17 @@ mod tests {
         }
         assert_eq!(index.get("t1000", |j| &names[j]), None);
         assert_eq!(index.get("", |j| &names[j]), None);
+    }
+
+    #[test]
+    fn a_name_list_gives_back_each_name() {
+        let mut list = NameList::default();
+        for n in ["a", "", "ç名", "a"] {
+            list.push(n);
+        }
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["a", "", "ç名", "a"]);
+        assert!(list.is(2, "ç名") && !list.is(1, "a"));
+        assert_eq!(list.len(), 4);
     }
 
     #[test]

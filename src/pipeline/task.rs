@@ -23,7 +23,7 @@ pub struct Task {
 }
 
 /// The options of a [`Task`] most tasks leave at their defaults.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Extra {
     pub(crate) retries: u32,
     pub(crate) retry_delay: Duration,
@@ -91,7 +91,8 @@ impl Task {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Default::default)
+        self.extra
+            .get_or_insert_with(|| Box::new(DEFAULT_EXTRA.clone()))
     }
 }
 
