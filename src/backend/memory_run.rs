@@ -80,7 +80,7 @@ impl Names {
     /// table built from a record meets the next record of the same
     /// pipeline, checked by comparing names rather than hashing them.
     fn in_order(&self, tasks: &BTreeMap<String, TaskStatus>) -> bool {
-        self.len() == tasks.len() && tasks.keys().enumerate().all(|(i, name)| self.is(i, name))
+        self.list.equals(tasks.keys().map(String::as_str))
     }
 
     /// Adds a name the table does not hold and returns its number.

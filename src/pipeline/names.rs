@@ -94,6 +94,21 @@ impl NameList {
         self.text.as_bytes()[self.range(i)] == *name.as_bytes()
     }
 
+    /// Whether these are exactly `names`, in order (compared as bytes,
+    /// walking the list once).
+    pub(crate) fn equals<'a>(&self, names: impl ExactSizeIterator<Item = &'a str>) -> bool {
+        if names.len() != self.len() {
+            return false;
+        }
+        let bytes = self.text.as_bytes();
+        let mut start = 0;
+        names.zip(&self.ends).all(|(name, &end)| {
+            let here = &bytes[start..end as usize];
+            start = end as usize;
+            here == name.as_bytes()
+        })
+    }
+
     /// The names, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + Clone {
         (0..self.len()).map(|i| self.name(i))
@@ -124,6 +139,9 @@ mod tests {
         }
         assert_eq!(list.iter().collect::<Vec<_>>(), ["a", "", "ç名", "a"]);
         assert!(list.is(2, "ç名") && !list.is(1, "a"));
+        assert!(list.equals(["a", "", "ç名", "a"].into_iter()));
+        assert!(!list.equals(["a", "", "ç名", "b"].into_iter()));
+        assert!(!list.equals(["a", "", "ç名"].into_iter()));
         assert_eq!(list.len(), 4);
     }
 
