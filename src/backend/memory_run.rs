@@ -4,32 +4,22 @@
 //! vectors by task number and reads rebuild the public, name-keyed types.
 
 use crate::history::{Numbered, RunDag};
-use crate::model::{OutputRef, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
-use crate::pipeline::NameList;
-use rustc_hash::{FxBuildHasher, FxHashMap};
-use std::collections::hash_map::Entry;
+use crate::model::{OutputRef, Stamp, StoredOutput, TaskDetail, TaskStatus, TaskUpdate};
+use crate::pipeline::{NameList, TaskIndex};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Task names and their numbers. The runs of an unchanged pipeline share
 /// one table, so the names are stored once, not once per run.
 ///
-/// The names sit end to end in one string and are found by their hash:
-/// building the table allocates nothing per name, and dropping it frees
-/// three buffers instead of one or two per name.
+/// The names sit end to end in one string and are found through a hash
+/// table of their numbers: building the table allocates nothing per name,
+/// and dropping it frees three buffers instead of one or two per name.
 #[derive(Clone, Default)]
 pub(crate) struct Names {
     list: NameList,
-    /// The number of the first name with each hash.
-    by_hash: FxHashMap<u64, u32>,
-    /// The numbers of the names whose hash an earlier name already had,
-    /// searched one by one: empty unless names were made to collide.
-    clashes: Vec<u32>,
-}
-
-fn hash(name: &str) -> u64 {
-    FxBuildHasher.hash_one(name)
+    index: TaskIndex,
 }
 
 impl Names {
@@ -40,8 +30,7 @@ impl Names {
     {
         let mut table = Names {
             list: NameList::with_capacity(names.len(), names.clone().map(|n| n.len()).sum()),
-            by_hash: FxHashMap::with_capacity_and_hasher(names.len(), FxBuildHasher),
-            clashes: Vec::new(),
+            index: TaskIndex::with_capacity(names.len()),
         };
         for name in names {
             table.push(name);
@@ -58,18 +47,7 @@ impl Names {
     }
 
     fn get(&self, name: &str) -> Option<usize> {
-        self.get_hashed(name, hash(name))
-    }
-
-    fn get_hashed(&self, name: &str, hash: u64) -> Option<usize> {
-        let first = *self.by_hash.get(&hash)? as usize;
-        if self.is(first, name) {
-            return Some(first);
-        }
-        self.clashes
-            .iter()
-            .map(|&i| i as usize)
-            .find(|&i| self.is(i, name))
+        self.index.get(name, |i| self.list.name(i))
     }
 
     fn len(&self) -> usize {
@@ -85,50 +63,26 @@ impl Names {
 
     /// Adds a name the table does not hold and returns its number.
     fn push(&mut self, name: &str) -> usize {
-        self.push_hashed(name, hash(name))
-    }
-
-    fn push_hashed(&mut self, name: &str, hash: u64) -> usize {
-        let i = self.list.push(name);
-        // A run holds fewer tasks than memory can number with u32 long
-        // before this could wrap.
-        let n = u32::try_from(i).expect("more than u32::MAX tasks in one run");
-        match self.by_hash.entry(hash) {
-            Entry::Vacant(e) => {
-                e.insert(n);
-            }
-            Entry::Occupied(_) => self.clashes.push(n),
-        }
+        let Names { list, index } = self;
+        let i = list.push(name);
+        index.insert(i, |j| list.name(j));
         i
     }
-}
-
-/// `None` for a time in [`Detail`]: a NaN with a payload no clock or
-/// arithmetic produces, so that every other `Some(t)`, an ordinary NaN
-/// included, reads back as itself while the detail stays 24 bytes.
-const NO_TIME: f64 = f64::from_bits(0x7ff8_d0e5_0000_0001);
-
-fn pack_time(t: Option<f64>) -> f64 {
-    t.unwrap_or(NO_TIME)
-}
-
-fn unpack_time(t: f64) -> Option<f64> {
-    (t.to_bits() != NO_TIME.to_bits()).then_some(t)
 }
 
 /// A task's detail beyond its status and error, as written (all `None` and
 /// 0, the same as a bare detail, when never written).
 #[derive(Clone, Copy)]
 struct Detail {
-    start: f64,
-    end: f64,
+    start: Stamp,
+    end: Stamp,
     attempts: u32,
 }
 
 impl Detail {
     const BARE: Detail = Detail {
-        start: NO_TIME,
-        end: NO_TIME,
+        start: Stamp::NONE,
+        end: Stamp::NONE,
         attempts: 0,
     };
 }
@@ -252,8 +206,8 @@ impl RunTasks {
         let i = self.number(u.task);
         self.statuses[i] = Some(u.status);
         *self.detail_mut(i) = Detail {
-            start: pack_time(u.start_time),
-            end: pack_time(u.end_time),
+            start: Stamp::new(u.start_time),
+            end: Stamp::new(u.end_time),
             attempts: u.attempts,
         };
         let key = i as u32;
@@ -289,7 +243,7 @@ impl RunTasks {
                 _ => continue,
             };
             self.statuses[i] = Some(new);
-            self.detail_mut(i).end = now;
+            self.detail_mut(i).end = Stamp::new(Some(now));
             self.errors.insert(i as u32, error.into());
         }
     }
@@ -315,8 +269,8 @@ impl RunTasks {
                     name: self.names.name(i).to_string(),
                     status,
                     attempts: d.attempts,
-                    start_time: unpack_time(d.start),
-                    end_time: unpack_time(d.end),
+                    start_time: d.start.get(),
+                    end_time: d.end.get(),
                     error: self.errors.get(&(i as u32)).map(|e| e.to_string()),
                 }
             })
@@ -459,35 +413,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_with_one_hash_are_told_apart() {
+    fn names_are_found_by_number_and_told_apart() {
         let mut t = Names::default();
-        assert_eq!(t.push_hashed("a", 7), 0);
-        assert_eq!(t.push_hashed("bc", 7), 1);
-        assert_eq!(t.push_hashed("", 7), 2);
-        assert_eq!(t.push("d"), 3);
-        assert_eq!(t.get_hashed("a", 7), Some(0));
-        assert_eq!(t.get_hashed("bc", 7), Some(1));
-        assert_eq!(t.get_hashed("", 7), Some(2));
-        assert_eq!(t.get_hashed("x", 7), None);
-        assert_eq!(t.get("d"), Some(3));
-        assert_eq!(t.get("a"), None);
-        assert_eq!(
-            (t.name(0), t.name(1), t.name(2), t.name(3)),
-            ("a", "bc", "", "d")
-        );
-    }
-
-    #[test]
-    fn times_read_back_as_written() {
-        for t in [
-            None,
-            Some(0.0),
-            Some(-1.5),
-            Some(1.7e9),
-            Some(f64::INFINITY),
-        ] {
-            assert_eq!(unpack_time(pack_time(t)), t);
+        let names = ["a", "bc", "", "d", "ç名"];
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.push(n), i);
         }
-        assert!(unpack_time(pack_time(Some(f64::NAN))).is_some_and(f64::is_nan));
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!((t.get(n), t.name(i)), (Some(i), *n));
+        }
+        assert_eq!((t.get("x"), t.get("b"), t.get("bcd")), (None, None, None));
+        assert_eq!(t.len(), names.len());
     }
 }

@@ -30,21 +30,24 @@ use crate::backend::budget::{self, RunBudget};
 use crate::backend::serial;
 use crate::error::{panic_message, Error, ErrorKind, Result};
 use crate::model::{
-    now_seconds, OutputRef, PipelineRun, RunStatus, TaskDetail, TaskStatus, TaskUpdate, TriggerRule,
+    now_seconds, OutputRef, PipelineRun, RunStatus, Stamp, TaskDetail, TaskStatus, TaskUpdate,
+    TriggerRule,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-/// What the scheduler knows of one task.
+/// What the scheduler knows of one task: 40 bytes (times as [`Stamp`]s, the
+/// rare error as a boxed `str`), as a run keeps one per task until its
+/// result is dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct Slot {
-    pub(super) status: TaskStatus,
+    pub(super) start: Stamp,
+    pub(super) end: Stamp,
+    pub(super) error: Option<Box<str>>,
     pub(super) attempts: u32,
-    pub(super) start: Option<f64>,
-    pub(super) end: Option<f64>,
-    pub(super) error: Option<String>,
+    pub(super) status: TaskStatus,
     /// Finalized by the watchdog at its deadline while its callback ran.
     pub(super) timed_out: bool,
 }
@@ -131,8 +134,8 @@ fn slot(status: TaskStatus) -> Slot {
     Slot {
         status,
         attempts: 0,
-        start: None,
-        end: None,
+        start: Stamp::NONE,
+        end: Stamp::NONE,
         error: None,
         timed_out: false,
     }
@@ -249,8 +252,8 @@ pub(super) fn execute(
             .collect();
         for &i in &skipped {
             slots[i].status = TaskStatus::Skipped;
-            slots[i].end = Some(now);
-            slots[i].error = Some(error.clone());
+            slots[i].end = Stamp::at(now);
+            slots[i].error = Some(error.as_str().into());
         }
         let updates: Vec<TaskUpdate<'_>> = skipped
             .iter()
@@ -351,8 +354,8 @@ fn update<'a>(name: &'a str, s: &'a Slot) -> TaskUpdate<'a> {
         task: name,
         status: s.status,
         attempts: s.attempts,
-        start_time: s.start,
-        end_time: s.end,
+        start_time: s.start.get(),
+        end_time: s.end.get(),
         error: s.error.as_deref(),
         output: None,
     }
@@ -442,9 +445,9 @@ impl Slot {
             name: name.to_string(),
             status: self.status,
             attempts: self.attempts,
-            start_time: self.start,
-            end_time: self.end,
-            error: self.error.clone(),
+            start_time: self.start.get(),
+            end_time: self.end.get(),
+            error: self.error.as_deref().map(str::to_string),
         }
     }
 }
@@ -550,7 +553,7 @@ impl Exec<'_> {
                 }
                 Verdict::Skip => {
                     let mut s = slot(TaskStatus::Skipped);
-                    s.end = Some(now_seconds());
+                    s.end = Stamp::at(now_seconds());
                     held.push(Held::new(i, s));
                 }
                 Verdict::Run => {
@@ -654,7 +657,7 @@ impl Exec<'_> {
         let running = start.map(|(i, t)| {
             let s = Slot {
                 attempts: 1,
-                start: Some(t),
+                start: Stamp::at(t),
                 ..slot(TaskStatus::Running)
             };
             (i, s)
@@ -854,8 +857,8 @@ impl Exec<'_> {
                     }
                     return Some(Slot {
                         attempts: attempt + redelivered,
-                        start: Some(start),
-                        end: Some(now_seconds()),
+                        start: Stamp::at(start),
+                        end: Stamp::at(now_seconds()),
                         ..slot(TaskStatus::Success)
                     });
                 }
@@ -878,9 +881,9 @@ impl Exec<'_> {
         };
         Some(Slot {
             attempts: attempt.max(1) + redelivered,
-            start: Some(start),
-            end: Some(now_seconds()),
-            error: Some(error),
+            start: Stamp::at(start),
+            end: Stamp::at(now_seconds()),
+            error: Some(error.into()),
             ..slot(TaskStatus::Failed)
         })
     }

@@ -18,11 +18,16 @@ fn hash(name: &str) -> u64 {
 }
 
 impl TaskIndex {
+    /// An empty index with room for `count` tasks.
+    pub(crate) fn with_capacity(count: usize) -> Self {
+        TaskIndex {
+            table: HashTable::with_capacity(count),
+        }
+    }
+
     /// An index of `names`, the first occurrence of a name winning.
     pub(crate) fn of(all: &[&str]) -> Self {
-        let mut index = TaskIndex {
-            table: HashTable::with_capacity(all.len()),
-        };
+        let mut index = TaskIndex::with_capacity(all.len());
         for (i, name) in all.iter().enumerate() {
             if index.get(name, |j| all[j]).is_none() {
                 index.insert(i, |j| all[j]);

@@ -8,7 +8,7 @@
 
 use super::events::Events;
 use super::executor::{timed_out_error, Exec, Held, Slot};
-use crate::model::{now_seconds, TaskStatus};
+use crate::model::{now_seconds, Stamp, TaskStatus};
 use std::time::Instant;
 
 impl Exec<'_> {
@@ -16,7 +16,7 @@ impl Exec<'_> {
     pub(super) fn watch_attempt(&self, i: usize, deadline: Instant, attempt: u32, start: f64) {
         let mut g = self.lock();
         g.slots[i].attempts = attempt;
-        g.slots[i].start = Some(start);
+        g.slots[i].start = Stamp::at(start);
         let earliest = g.deadlines.first().is_none_or(|&(d, _)| deadline < d);
         g.deadlines.insert((deadline, i));
         drop(g);
@@ -58,8 +58,8 @@ impl Exec<'_> {
                         status: TaskStatus::Failed,
                         attempts: g.slots[i].attempts,
                         start: g.slots[i].start,
-                        end: Some(now_seconds()),
-                        error: Some(timed_out_error(self.p.tasks[i].extra().timeout)),
+                        end: Stamp::at(now_seconds()),
+                        error: Some(timed_out_error(self.p.tasks[i].extra().timeout).into()),
                         timed_out: true,
                     },
                 ));
