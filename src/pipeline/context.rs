@@ -151,11 +151,7 @@ impl<'a> TaskContext<'a> {
         let Some(i) = self.shared.number(self.task_name) else {
             return Vec::new();
         };
-        let ups = self
-            .shared
-            .upstream
-            .get(i)
-            .map_or(&[][..], |u| u.as_slice());
+        let ups = self.shared.upstream.get(i).map_or(&[][..], |u| &u[..]);
         ups.iter()
             .filter_map(|&u| {
                 let out = self.shared.outputs[u as usize].get()?;

@@ -1,11 +1,69 @@
 //! The dependency graph: edges by task index, ordering and cycle reporting.
 
 use crate::error::{Error, ErrorKind, Result};
-use smallvec::SmallVec;
+use std::ops::Deref;
 
-/// A task's neighbours: most tasks have one to four, kept inline (24 bytes,
-/// no allocation of their own).
-pub(crate) type Adjacent = SmallVec<[u32; 4]>;
+/// A task's neighbours in 16 bytes, two directions a task: up to two kept
+/// inline (a chain's tasks have one each way, a tree's one and two), more
+/// in a vector of their own. `smallvec`'s smallest layout takes 24.
+#[derive(Clone, Debug)]
+pub(crate) enum Adjacent {
+    Inline {
+        len: u8,
+        items: [u32; 2],
+    },
+    // Boxed so that the enum stays 16 bytes; the few tasks with more than
+    // two neighbours pay the indirection.
+    #[allow(clippy::box_collection)]
+    Heap(Box<Vec<u32>>),
+}
+
+impl Default for Adjacent {
+    fn default() -> Self {
+        Adjacent::Inline {
+            len: 0,
+            items: [0; 2],
+        }
+    }
+}
+
+impl Adjacent {
+    pub(crate) fn push(&mut self, task: u32) {
+        match self {
+            Adjacent::Inline { len, items } if usize::from(*len) < items.len() => {
+                items[usize::from(*len)] = task;
+                *len += 1;
+            }
+            Adjacent::Inline { items, .. } => {
+                let mut all = Vec::with_capacity(4);
+                all.extend_from_slice(items);
+                all.push(task);
+                *self = Adjacent::Heap(Box::new(all));
+            }
+            Adjacent::Heap(all) => all.push(task),
+        }
+    }
+}
+
+impl Deref for Adjacent {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        match self {
+            Adjacent::Inline { len, items } => &items[..usize::from(*len)],
+            Adjacent::Heap(all) => all,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Adjacent {
+    type Item = &'a u32;
+    type IntoIter = std::slice::Iter<'a, u32>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
 
 #[derive(Default, Clone)]
 pub(crate) struct Dag {
@@ -15,8 +73,8 @@ pub(crate) struct Dag {
 
 impl Dag {
     pub(crate) fn add_node(&mut self) {
-        self.upstream.push(Adjacent::new());
-        self.downstream.push(Adjacent::new());
+        self.upstream.push(Adjacent::default());
+        self.downstream.push(Adjacent::default());
     }
 
     /// Adds `up -> down`; adding the same edge twice is a no-op.
@@ -99,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn neighbours_keep_their_order_inline_and_beyond() {
+        assert_eq!(std::mem::size_of::<Adjacent>(), 16);
+        let mut a = Adjacent::default();
+        assert!(a.is_empty());
+        for k in 0..5u32 {
+            a.push(10 + k);
+            let want: Vec<u32> = (10..=10 + k).collect();
+            assert_eq!(&a[..], &want[..]);
+            assert_eq!(matches!(a, Adjacent::Inline { .. }), k < 2);
+        }
+        assert_eq!((&a).into_iter().copied().sum::<u32>(), 60);
+    }
+
+    #[test]
     fn names_the_tasks_on_the_cycle_only() {
         // x -> a -> b -> c -> a, c -> y: the cycle is a, b, c.
         let names = ["x", "a", "b", "c", "y"];
@@ -118,14 +190,14 @@ mod tests {
     fn duplicate_edges_are_ignored_whichever_list_is_shorter() {
         // Fan-out: the root's downstream list is the long one.
         let mut d = dag(4, &[(0, 1), (0, 2), (0, 3), (0, 2)]);
-        assert_eq!(d.downstream[0].as_slice(), [1, 2, 3]);
-        assert_eq!(d.upstream[2].as_slice(), [0]);
+        assert_eq!(&d.downstream[0][..], [1, 2, 3]);
+        assert_eq!(&d.upstream[2][..], [0]);
         // Fan-in: the sink's upstream list is the long one.
         d.add_edge(1, 3);
         d.add_edge(2, 3);
         d.add_edge(1, 3);
-        assert_eq!(d.upstream[3].as_slice(), [0, 1, 2]);
-        assert_eq!(d.downstream[1].as_slice(), [3]);
+        assert_eq!(&d.upstream[3][..], [0, 1, 2]);
+        assert_eq!(&d.downstream[1][..], [3]);
     }
 
     #[test]
