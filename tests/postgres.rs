@@ -363,7 +363,7 @@ fn connections_killed_mid_run_history_still_exact() {
         PostgresBackend::connect_with(Some(&with_app(&app)), Some(&t.0), &quick_retry(15_000))
             .unwrap(),
     );
-    check_kills_mid_run(b, Arc::new(move || terminate(&app) as usize));
+    check_kills_mid_run(b.clone(), b, Arc::new(move || terminate(&app) as usize));
 }
 
 #[test]
