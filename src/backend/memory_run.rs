@@ -243,7 +243,7 @@ impl RunTasks {
                 _ => continue,
             };
             self.statuses[i] = Some(new);
-            self.detail_mut(i).end = Stamp::new(Some(now));
+            self.detail_mut(i).end = Stamp::at(now);
             self.errors.insert(i as u32, error.into());
         }
     }
