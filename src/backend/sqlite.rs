@@ -297,18 +297,19 @@ impl Kept {
 
     /// Runs the statement with `args` bound to `?1`, `?2`...; returns the
     /// rows changed, as rusqlite's `Statement::execute` does.
-    fn execute(&mut self, args: &[Arg<'_>]) -> rusqlite::Result<usize> {
+    fn execute<'a>(&mut self, args: impl IntoIterator<Item = Arg<'a>>) -> rusqlite::Result<usize> {
         let st = self.0.as_ptr();
         // SAFETY: `st` is a valid statement (finalized only on drop) and
         // `db` its connection. Texts are bound without a copy
-        // (SQLITE_STATIC), which is sound because `args` outlives this call
-        // and the bindings are cleared before it returns.
+        // (SQLITE_STATIC), which is sound because the texts (borrowed for
+        // 'a) outlive this call and the bindings are cleared before it
+        // returns.
         unsafe {
             let db = ffi::sqlite3_db_handle(st);
             let mut rc = ffi::SQLITE_OK;
-            for (i, arg) in args.iter().enumerate() {
+            for (i, arg) in args.into_iter().enumerate() {
                 let i = c_int::try_from(i + 1).unwrap_or(c_int::MAX);
-                rc = match *arg {
+                rc = match arg {
                     Arg::Text(t) => ffi::sqlite3_bind_text64(
                         st,
                         i,
@@ -351,16 +352,35 @@ impl Kept {
     }
 }
 
-/// The parameters of one update in the live-row upserts, from `?2` (or `?8`).
-fn update_args<'a>(u: &TaskUpdate<'a>) -> [Arg<'a>; 6] {
-    [
-        Arg::Text(u.task),
-        Arg::Text(u.status.as_str()),
-        Arg::Int(i64::from(u.attempts)),
-        opt_real(u.start_time),
-        opt_real(u.end_time),
-        opt_text(u.error),
-    ]
+/// The parameters of the live-row upserts ([`UPSERT_LIVE_DETAIL`] of one
+/// update, [`UPSERT_LIVE_DETAIL_PAIR`] of two): the run as `?1`, then six
+/// for each update.
+fn live_args<'a: 's, 's>(
+    run_id: &'a str,
+    updates: &'s [&'s TaskUpdate<'a>],
+) -> impl Iterator<Item = Arg<'a>> + 's {
+    let per_update = updates.iter().flat_map(|u| {
+        [
+            Arg::Text(u.task),
+            Arg::Text(u.status.as_str()),
+            Arg::Int(i64::from(u.attempts)),
+            opt_real(u.start_time),
+            opt_real(u.end_time),
+            opt_text(u.error),
+        ]
+    });
+    std::iter::once(Arg::Text(run_id)).chain(per_update)
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match *self {
+            Arg::Text(t) => ValueRef::Text(t.as_bytes()),
+            Arg::Int(v) => ValueRef::Integer(v),
+            Arg::Real(v) => ValueRef::Real(v),
+            Arg::Null => ValueRef::Null,
+        }))
+    }
 }
 
 /// The detail columns missing from the live table.
@@ -493,15 +513,8 @@ pub(super) fn upsert_live_detail(
     run_id: &str,
     u: &TaskUpdate<'_>,
 ) -> rusqlite::Result<usize> {
-    conn.prepare_cached(UPSERT_LIVE_DETAIL)?.execute(params![
-        run_id,
-        u.task,
-        u.status.as_str(),
-        u.attempts,
-        u.start_time,
-        u.end_time,
-        u.error
-    ])
+    conn.prepare_cached(UPSERT_LIVE_DETAIL)?
+        .execute(rusqlite::params_from_iter(live_args(run_id, &[u])))
 }
 
 /// [`UPSERT_LIVE_DETAIL_PAIR`] through rusqlite's statement cache (see
@@ -513,36 +526,14 @@ pub(super) fn upsert_live_detail_pair(
     b: &TaskUpdate<'_>,
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(UPSERT_LIVE_DETAIL_PAIR)?
-        .execute(params![
-            run_id,
-            a.task,
-            a.status.as_str(),
-            a.attempts,
-            a.start_time,
-            a.end_time,
-            a.error,
-            b.task,
-            b.status.as_str(),
-            b.attempts,
-            b.start_time,
-            b.end_time,
-            b.error
-        ])
+        .execute(rusqlite::params_from_iter(live_args(run_id, &[a, b])))
 }
 
 impl Conn {
     /// [`UPSERT_LIVE_DETAIL`] as a kept statement.
     fn upsert_live_detail(&mut self, run_id: &str, u: &TaskUpdate<'_>) -> rusqlite::Result<usize> {
-        let [t, s, n, st, en, er] = update_args(u);
-        Kept::get(&mut self.live_one, &self.conn, UPSERT_LIVE_DETAIL)?.execute(&[
-            Arg::Text(run_id),
-            t,
-            s,
-            n,
-            st,
-            en,
-            er,
-        ])
+        Kept::get(&mut self.live_one, &self.conn, UPSERT_LIVE_DETAIL)?
+            .execute(live_args(run_id, &[u]))
     }
 
     /// [`UPSERT_LIVE_DETAIL_PAIR`] as a kept statement.
@@ -552,23 +543,8 @@ impl Conn {
         a: &TaskUpdate<'_>,
         b: &TaskUpdate<'_>,
     ) -> rusqlite::Result<usize> {
-        let [t1, s1, n1, st1, en1, er1] = update_args(a);
-        let [t2, s2, n2, st2, en2, er2] = update_args(b);
-        Kept::get(&mut self.live_pair, &self.conn, UPSERT_LIVE_DETAIL_PAIR)?.execute(&[
-            Arg::Text(run_id),
-            t1,
-            s1,
-            n1,
-            st1,
-            en1,
-            er1,
-            t2,
-            s2,
-            n2,
-            st2,
-            en2,
-            er2,
-        ])
+        Kept::get(&mut self.live_pair, &self.conn, UPSERT_LIVE_DETAIL_PAIR)?
+            .execute(live_args(run_id, &[a, b]))
     }
 }
 

@@ -332,7 +332,7 @@ fn record_tasks(
     p: &Pipeline,
     derived: &Arc<Derived>,
     status_at_start: impl Fn(usize) -> TaskStatus,
-) -> std::collections::BTreeMap<String, TaskStatus> {
+) -> super::TaskMap {
     if let Some(mut tasks) = derived.take_spare() {
         derived.fill_statuses(&mut tasks, status_at_start);
         return tasks;

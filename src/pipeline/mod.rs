@@ -25,9 +25,13 @@ pub(crate) use names::{NameList, TaskIndex};
 
 use crate::backend::{BackendRef, MemoryBackend};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::TaskStatus;
 use dag::Dag;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A run record's tasks: status by task name.
+type TaskMap = BTreeMap<String, TaskStatus>;
 
 /// A named DAG of tasks, the backend its runs are recorded in, and the
 /// initial context every run starts with.
@@ -260,35 +264,26 @@ pub(crate) struct Derived {
     /// The task map of a finished run whose result was dropped, for the
     /// next run's record: the same names, so reusing it saves an
     /// allocation a task (see `RunResult`'s `Drop`).
-    spare: std::sync::Mutex<Option<std::collections::BTreeMap<String, crate::model::TaskStatus>>>,
+    spare: Mutex<Option<TaskMap>>,
 }
 
 impl Derived {
     /// Sets each status of `tasks` (a run's task map, in name order) to
     /// `status` of its task number.
-    pub(crate) fn fill_statuses(
-        &self,
-        tasks: &mut std::collections::BTreeMap<String, crate::model::TaskStatus>,
-        status: impl Fn(usize) -> crate::model::TaskStatus,
-    ) {
+    pub(crate) fn fill_statuses(&self, tasks: &mut TaskMap, status: impl Fn(usize) -> TaskStatus) {
         for (s, &i) in tasks.values_mut().zip(&self.by_name) {
             *s = status(i as usize);
         }
     }
 
     /// A task map left by an earlier run, if there is one.
-    pub(crate) fn take_spare(
-        &self,
-    ) -> Option<std::collections::BTreeMap<String, crate::model::TaskStatus>> {
+    pub(crate) fn take_spare(&self) -> Option<TaskMap> {
         self.spare.try_lock().ok()?.take()
     }
 
     /// Keeps `tasks` (a run's task map, with this pipeline's names) for the
     /// next run, unless one is already kept.
-    pub(crate) fn put_spare(
-        &self,
-        tasks: std::collections::BTreeMap<String, crate::model::TaskStatus>,
-    ) {
+    pub(crate) fn put_spare(&self, tasks: TaskMap) {
         if let Ok(mut spare) = self.spare.try_lock() {
             if spare.is_none() && tasks.len() == self.by_name.len() {
                 *spare = Some(tasks);
@@ -300,7 +295,7 @@ impl Derived {
         let mut by_name: Vec<u32> = (0..p.tasks.len() as u32).collect();
         by_name.sort_unstable_by(|&a, &b| p.tasks[a as usize].name.cmp(&p.tasks[b as usize].name));
         Derived {
-            spare: std::sync::Mutex::new(None),
+            spare: Mutex::new(None),
             dag: Arc::new(crate::history::SharedDag::numbered(p.numbered_dag())),
             by_name,
         }

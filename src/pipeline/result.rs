@@ -80,23 +80,22 @@ impl RunResult {
     /// The FAILED tasks with their errors, by name, without building the
     /// details of every task.
     pub(crate) fn failures(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.run
-            .tasks
-            .keys()
-            .zip(&self.slots)
+        self.named_slots()
             .filter(|(_, s)| s.status == TaskStatus::Failed)
             .filter_map(|(name, s)| Some((name.as_str(), s.error.as_deref()?)))
     }
 
     fn details(&self) -> &HashMap<String, TaskDetail> {
         self.details.get_or_init(|| {
-            self.run
-                .tasks
-                .keys()
-                .zip(&self.slots)
+            self.named_slots()
                 .map(|(name, s)| (name.clone(), s.detail(name)))
                 .collect()
         })
+    }
+
+    /// Each task's name with its final state (both in name order).
+    fn named_slots(&self) -> impl Iterator<Item = (&String, &Slot)> {
+        self.run.tasks.keys().zip(&self.slots)
     }
     /// Why the run stopped before its end: cancelled or timed out.
     pub fn interruption(&self) -> Option<&Interruption> {
@@ -149,11 +148,19 @@ mod tests {
         p.add_task(Task::new("c", |_| Ok(()))).unwrap();
         p.add_dependency("a", "b").unwrap();
         p.add_dependency("b", "c").unwrap();
-        for _ in 0..3 {
+        let spare_kept = |p: &Pipeline| {
+            let derived = p.derived.get().expect("the pipeline has run");
+            derived.spare.lock().unwrap().is_some()
+        };
+        for round in 0..3 {
             // Each result dropped here leaves its map to the next run.
             let r = p.run().unwrap();
             assert_eq!(r.status(), RunStatus::Success, "{:?}", r.error("b"));
             assert!(r.tasks().values().all(|s| *s == TaskStatus::Success));
+            // From the second run on, the run took the map the last left.
+            assert!(round == 0 || !spare_kept(&p), "round {round}");
+            drop(r);
+            assert!(spare_kept(&p), "round {round}");
         }
         // A changed pipeline does not get the old map.
         p.add_task(Task::new("d", |_| Ok(()))).unwrap();
