@@ -129,12 +129,18 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
         p.add_remote_task(&format!("sq_{i}"), &exec).unwrap();
     }
     let victim = workers[0].0.id();
-    let killer = std::thread::spawn(move || {
-        // Once every worker has had time to claim tasks (a worker hands
-        // back what it read beyond its slots; the others claim it).
-        std::thread::sleep(Duration::from_millis(1200));
-        unsafe { libc::kill(victim as i32, libc::SIGKILL) };
-    });
+    let killer = {
+        let (url, queue) = (url(), q.0.clone());
+        std::thread::spawn(move || {
+            // Killed while it holds a task it took (a fixed delay once met
+            // the victim between tasks, and nothing was re-delivered).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !holds_a_task(&url, &queue, victim) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+        })
+    };
     let t0 = Instant::now();
     let r = p.run().unwrap();
     killer.join().unwrap();
@@ -159,6 +165,37 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
     assert!(attempts > 40, "re-delivered attempts recorded: {attempts}");
     assert!(t0.elapsed() < Duration::from_secs(30));
     drop(workers);
+}
+
+/// Whether the worker process `pid` has taken a task of `queue` (one of
+/// the 40 `sq_i` streams of the fan-out) and not yet acknowledged it:
+/// Redis's pending-entries summary of the workers' group, per consumer,
+/// whose names hold their process id.
+fn holds_a_task(url: &str, queue: &str, pid: u32) -> bool {
+    let Ok(mut c) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
+        return false;
+    };
+    let mark = format!("-{pid}-");
+    (0..40).any(|i| {
+        let summary: redis::Value = redis::cmd("XPENDING")
+            .arg(format!("{queue}:task:sq_{i}"))
+            .arg("dorch-workers")
+            .query(&mut c)
+            .unwrap_or(redis::Value::Nil);
+        let redis::Value::Array(parts) = summary else {
+            return false;
+        };
+        let Some(redis::Value::Array(consumers)) = parts.get(3) else {
+            return false;
+        };
+        consumers.iter().any(|entry| match entry {
+            redis::Value::Array(pair) => matches!(
+                pair.first(),
+                Some(redis::Value::BulkString(name)) if String::from_utf8_lossy(name).contains(&mark)
+            ),
+            _ => false,
+        })
+    })
 }
 
 #[test]
