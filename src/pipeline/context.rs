@@ -3,7 +3,6 @@
 use super::cancel::RunControl;
 use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Read-only state a run shares with all of its tasks.
@@ -12,7 +11,7 @@ pub(crate) struct SharedContext<'a> {
     /// Task numbers by name (of `names`).
     pub(crate) index: &'a super::TaskIndex,
     /// One slot per task, filled once when the task succeeds with an output.
-    pub(crate) outputs: &'a [OnceLock<Vec<u8>>],
+    pub(crate) outputs: &'a super::outputs::Outputs,
     pub(crate) initial: &'a HashMap<String, Vec<u8>>,
     pub(crate) control: &'a RunControl,
     /// Per task, the indexes of its upstream tasks, and every task's name
@@ -83,7 +82,7 @@ impl<'a> TaskContext<'a> {
     pub fn get(&self, key: &str) -> Option<&[u8]> {
         self.shared
             .number(key)
-            .and_then(|i| self.shared.outputs[i].get())
+            .and_then(|i| self.shared.outputs.get(i))
             .or_else(|| self.shared.initial.get(key))
             .map(Vec::as_slice)
     }
@@ -154,7 +153,7 @@ impl<'a> TaskContext<'a> {
         let ups = self.shared.upstream.get(i).map_or(&[][..], |u| &u[..]);
         ups.iter()
             .filter_map(|&u| {
-                let out = self.shared.outputs[u as usize].get()?;
+                let out = self.shared.outputs.get(u as usize)?;
                 Some((self.shared.names.get(u as usize), out.as_slice()))
             })
             .collect()

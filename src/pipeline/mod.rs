@@ -8,6 +8,7 @@ mod executor;
 mod lease;
 mod listener;
 mod names;
+mod outputs;
 mod result;
 mod resume;
 mod task;
@@ -22,6 +23,7 @@ pub use task::{Task, TaskError, TaskFn};
 pub(crate) use cancel::RunControl;
 pub(crate) use context::{SharedContext, TaskNames};
 pub(crate) use names::{NameList, TaskIndex};
+pub(crate) use outputs::Outputs;
 
 use crate::backend::{BackendRef, MemoryBackend};
 use crate::error::{Error, ErrorKind, Result};

@@ -82,7 +82,7 @@ impl RunResult {
     pub(crate) fn failures(&self) -> impl Iterator<Item = (&str, &str)> {
         self.named_slots()
             .filter(|(_, s)| s.status == TaskStatus::Failed)
-            .filter_map(|(name, s)| Some((name.as_str(), s.error.as_deref()?)))
+            .filter_map(|(name, s)| Some((name.as_str(), s.error()?)))
     }
 
     fn details(&self) -> &HashMap<String, TaskDetail> {

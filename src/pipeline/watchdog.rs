@@ -59,7 +59,7 @@ impl Exec<'_> {
                         attempts: g.slots[i].attempts,
                         start: g.slots[i].start,
                         end: Stamp::at(now_seconds()),
-                        error: Some(timed_out_error(self.p.tasks[i].extra().timeout).into()),
+                        error: Some(Box::new(timed_out_error(self.p.tasks[i].extra().timeout))),
                         timed_out: true,
                     },
                 ));

@@ -6,7 +6,7 @@ use super::protocol::{self, Outcome, TaskMessage, TaskResult, GROUP, KEY_TTL_SEC
 use super::{is_server_error, Link, RemoteOptions};
 use crate::error::{panic_message, Error, Result};
 use crate::pipeline::{
-    CancelToken, RunControl, RunOptions, SharedContext, TaskContext, TaskError, TaskIndex,
+    CancelToken, Outputs, RunControl, RunOptions, SharedContext, TaskContext, TaskError, TaskIndex,
     TaskNames,
 };
 use parking_lot::{Condvar, Mutex};
@@ -14,7 +14,7 @@ use redis::Value;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type WorkerFn = dyn Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send + Sync;
@@ -459,11 +459,10 @@ impl Worker {
         };
         let names: Vec<&str> = m.upstream.iter().map(|(k, _)| k.as_str()).collect();
         let index = TaskIndex::of(&names);
-        let outputs: Vec<OnceLock<Vec<u8>>> = m
-            .upstream
-            .iter()
-            .map(|(_, v)| OnceLock::from(v.clone()))
-            .collect();
+        let outputs = Outputs::new(m.upstream.len());
+        for (i, (_, v)) in m.upstream.iter().enumerate() {
+            outputs.set(i, v.clone());
+        }
         let initial: HashMap<String, Vec<u8>> = m.initial.iter().cloned().collect();
         let control = RunControl::new(&RunOptions::new().cancel_token(cancel.clone()));
         let shared = SharedContext {
