@@ -33,6 +33,7 @@ use crate::model::{
     now_seconds, OutputRef, PipelineRun, RunStatus, Stamp, TaskDetail, TaskStatus, TaskUpdate,
     TriggerRule,
 };
+use crossbeam_utils::CachePadded;
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -73,7 +74,7 @@ pub(super) struct Sched {
 pub(super) struct Exec<'a> {
     pub(super) p: &'a Pipeline,
     pub(super) shared: SharedContext<'a>,
-    pub(super) sched: Mutex<Sched>,
+    pub(super) sched: CachePadded<Mutex<Sched>>,
     wake: Condvar,
     /// Wakes the watchdog and the lease thread: a new deadline, or the end
     /// of the run.
@@ -219,7 +220,7 @@ pub(super) fn execute(
             upstream: &p.dag.upstream,
             names: TaskNames::Tasks(&p.tasks),
         },
-        sched: Mutex::new(Sched {
+        sched: CachePadded::new(Mutex::new(Sched {
             remaining,
             slots: (0..n).map(|i| slot(status_at_start(i))).collect(),
             ready,
@@ -227,14 +228,16 @@ pub(super) fn execute(
             stop: None,
             deadlines: BTreeSet::new(),
             done: false,
-        }),
+        })),
         wake: Condvar::new(),
         watch: Condvar::new(),
         lease,
         output_limit: opts.output_limit(),
     };
     exec.run_workers(&events, &budget);
-    let sched = exec.sched.into_inner().unwrap_or_else(|e| e.into_inner());
+    let sched = CachePadded::into_inner(exec.sched)
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let mut slots = sched.slots;
     // A token fired (or a timeout passed) after the last task ended changed
     // nothing: the run is not counted as interrupted.
