@@ -290,7 +290,7 @@ pub(super) fn execute(
             .iter()
             .zip(&slots)
             .filter(|(_, s)| s.status == TaskStatus::Pending)
-            .map(|(t, _)| t.name.as_str())
+            .map(|(t, _)| t.name.as_ref())
             .collect();
         let saved = match &final_save {
             Ok(()) => {
@@ -316,7 +316,7 @@ pub(super) fn execute(
 
     let outputs = outputs
         .into_set()
-        .map(|(i, v)| (p.tasks[i].name.clone(), v))
+        .map(|(i, v)| (String::from(&*p.tasks[i].name), v))
         .collect();
     permute(&mut slots, &derived.by_name);
     Ok(RunResult {
@@ -346,7 +346,7 @@ fn record_tasks(
         .iter()
         .map(|&i| {
             (
-                p.tasks[i as usize].name.clone(),
+                String::from(&*p.tasks[i as usize].name),
                 status_at_start(i as usize),
             )
         })

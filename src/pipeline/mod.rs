@@ -85,7 +85,7 @@ impl Pipeline {
     /// The tasks' names and the edges by task number.
     fn numbered_dag(&self) -> crate::history::Numbered {
         crate::history::Numbered::new(
-            self.tasks.iter().map(|t| t.name.as_str()),
+            self.tasks.iter().map(|t| t.name.as_ref()),
             self.dag
                 .downstream
                 .iter()
@@ -112,7 +112,7 @@ impl Pipeline {
 
     /// Task names, in the order they were added.
     pub fn task_names(&self) -> impl Iterator<Item = &str> {
-        self.tasks.iter().map(|t| t.name.as_str())
+        self.tasks.iter().map(|t| t.name.as_ref())
     }
 
     /// Runs at most `n` tasks at once (default 1). Zero is an error.
@@ -148,7 +148,7 @@ impl Pipeline {
         self.tasks.push(task);
         let tasks = &self.tasks;
         self.index
-            .insert(tasks.len() - 1, |i| tasks[i].name.as_str());
+            .insert(tasks.len() - 1, |i| tasks[i].name.as_ref());
         self.dag.add_node();
         self.derived.take();
         Ok(())
@@ -244,7 +244,7 @@ impl Pipeline {
 
     /// The number of the task named `name`.
     pub(crate) fn task_number(&self, name: &str) -> Option<usize> {
-        self.index.get(name, |i| self.tasks[i].name.as_str())
+        self.index.get(name, |i| self.tasks[i].name.as_ref())
     }
 
     fn task_index(&self, name: &str) -> Result<usize> {

@@ -58,7 +58,7 @@ pub(crate) fn plan(p: &Pipeline, run_id: &str) -> Result<ResumePlan> {
     let done: Vec<bool> = p
         .tasks
         .iter()
-        .map(|t| original.tasks.get(&t.name) == Some(&TaskStatus::Success))
+        .map(|t| original.tasks.get(&*t.name) == Some(&TaskStatus::Success))
         .collect();
     let mut outputs = vec![None; p.tasks.len()];
     if done.iter().any(|d| *d) {
@@ -67,14 +67,14 @@ pub(crate) fn plan(p: &Pipeline, run_id: &str) -> Result<ResumePlan> {
             if !done[i] {
                 continue;
             }
-            match stored.remove(&t.name) {
+            match stored.remove(&*t.name) {
                 Some(StoredOutput::Stored(bytes)) => outputs[i] = Some(bytes),
                 Some(StoredOutput::NotStored(len)) => {
                     let needed_by: Vec<&str> = p.dag.downstream[i]
                         .iter()
                         .map(|&c| c as usize)
                         .filter(|&c| !done[c])
-                        .map(|c| p.tasks[c].name.as_str())
+                        .map(|c| p.tasks[c].name.as_ref())
                         .collect();
                     if !needed_by.is_empty() {
                         return Err(Error::invalid(format!(

@@ -14,7 +14,9 @@ pub type TaskFn = dyn Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send +
 /// A named unit of work with its retry and trigger options.
 #[derive(Clone)]
 pub struct Task {
-    pub(crate) name: String,
+    // A boxed `str` (16 bytes) where a `String` is 24: a million tasks
+    // keep 8 MB less.
+    pub(crate) name: Box<str>,
     pub(crate) func: Arc<TaskFn>,
     /// Retries, their delay and the timeout: most tasks set none, so they
     /// cost one pointer a task instead of 40 bytes.
@@ -45,7 +47,7 @@ impl Task {
         F: Fn(&mut TaskContext<'_>) -> Result<(), TaskError> + Send + Sync + 'static,
     {
         Task {
-            name: name.into(),
+            name: name.into().into_boxed_str(),
             func: Arc::new(func),
             extra: None,
             trigger_rule: TriggerRule::AllSuccess,
@@ -105,5 +107,14 @@ impl std::fmt::Debug for Task {
             .field("trigger_rule", &self.trigger_rule)
             .field("timeout", &self.extra().timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_task_is_48_bytes() {
+        // A pipeline keeps one per task for as long as it lives.
+        assert_eq!(std::mem::size_of::<super::Task>(), 48);
     }
 }
