@@ -84,15 +84,15 @@ impl Pipeline {
 
     /// The tasks' names and the edges by task number.
     fn numbered_dag(&self) -> crate::history::Numbered {
-        crate::history::Numbered::new(
-            self.tasks.iter().map(|t| t.name.as_ref()),
-            self.dag
-                .downstream
+        let downstream = &self.dag.downstream;
+        let mut edges = Vec::with_capacity(downstream.iter().map(|d| d.len()).sum());
+        edges.extend(
+            downstream
                 .iter()
                 .enumerate()
-                .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d)))
-                .collect(),
-        )
+                .flat_map(|(up, downs)| downs.iter().map(move |&d| (up as u32, d))),
+        );
+        crate::history::Numbered::new(self.tasks.iter().map(|t| t.name.as_ref()), edges)
     }
 
     /// The pipeline's name, as stored with each of its runs.
