@@ -74,6 +74,9 @@ pub(super) struct Sched {
 pub(super) struct Exec<'a> {
     pub(super) p: &'a Pipeline,
     pub(super) shared: SharedContext<'a>,
+    /// On cache lines of its own: every worker writes it for each task, and
+    /// what workers only read (the run's output cells, its control) would
+    /// otherwise share its lines and be fetched again after each write.
     pub(super) sched: CachePadded<Mutex<Sched>>,
     wake: Condvar,
     /// Wakes the watchdog and the lease thread: a new deadline, or the end
