@@ -74,11 +74,13 @@ pub(super) struct Sched {
 pub(super) struct Exec<'a> {
     pub(super) p: &'a Pipeline,
     pub(super) shared: SharedContext<'a>,
-    /// On cache lines of its own: every worker writes it for each task, and
-    /// what workers only read (the run's output cells, its control) would
-    /// otherwise share its lines and be fetched again after each write.
+    /// The lock and the condition variable are on cache lines of their own:
+    /// workers write both for each task (a notify writes too), and what
+    /// they only read (these fields, the run's output cells and control)
+    /// would otherwise share their lines and be fetched again after each
+    /// write of the other worker.
     pub(super) sched: CachePadded<Mutex<Sched>>,
-    wake: Condvar,
+    wake: CachePadded<Condvar>,
     /// Wakes the watchdog and the lease thread: a new deadline, or the end
     /// of the run.
     pub(super) watch: Condvar,
@@ -232,7 +234,7 @@ pub(super) fn execute(
             deadlines: BTreeSet::new(),
             done: false,
         })),
-        wake: Condvar::new(),
+        wake: CachePadded::new(Condvar::new()),
         watch: Condvar::new(),
         lease,
         output_limit: opts.output_limit(),
