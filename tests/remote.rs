@@ -107,11 +107,13 @@ impl Drop for Proc {
 
 #[test]
 fn fan_out_over_three_worker_processes_survives_a_sigkill() {
+    const TASKS: usize = 40;
     let q = Queue::new("fanout");
     let bin = example_worker();
+    let tasks = TASKS.to_string();
     let args = [
         "--tasks",
-        "40",
+        &tasks,
         "--concurrency",
         "2",
         "--sleep-ms",
@@ -124,8 +126,8 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
         .collect();
     let exec = RedisExecutor::new(&url(), &q.0, opts()).unwrap();
     let mut p = Pipeline::new("remote_fanout").unwrap();
-    p.set_max_workers(40).unwrap();
-    for i in 0..40 {
+    p.set_max_workers(TASKS).unwrap();
+    for i in 0..TASKS {
         p.add_remote_task(&format!("sq_{i}"), &exec).unwrap();
     }
     let victim = workers[0].0.id();
@@ -135,7 +137,7 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
             // Killed while it holds a task it took (a fixed delay once met
             // the victim between tasks, and nothing was re-delivered).
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !holds_a_task(&url, &queue, victim) && Instant::now() < deadline {
+            while !holds_a_task(&url, &queue, TASKS, victim) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
             unsafe { libc::kill(victim as i32, libc::SIGKILL) };
@@ -147,7 +149,7 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
     assert_eq!(r.status(), RunStatus::Success, "{:?}", r);
     let mut pids = std::collections::HashSet::new();
     let mut attempts = 0;
-    for i in 0..40u64 {
+    for i in 0..TASKS as u64 {
         let name = format!("sq_{i}");
         let out = String::from_utf8(r.output(&name).unwrap().to_vec()).unwrap();
         let (val, pid) = out.split_once(':').unwrap();
@@ -162,21 +164,24 @@ fn fan_out_over_three_worker_processes_survives_a_sigkill() {
         "victim {victim}, pids {pids:?}, attempts {attempts}, {:?}",
         t0.elapsed()
     );
-    assert!(attempts > 40, "re-delivered attempts recorded: {attempts}");
+    assert!(
+        attempts > TASKS as u32,
+        "re-delivered attempts recorded: {attempts}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30));
     drop(workers);
 }
 
 /// Whether the worker process `pid` has taken a task of `queue` (one of
-/// the 40 `sq_i` streams of the fan-out) and not yet acknowledged it:
+/// the `tasks` streams `sq_i` of the fan-out) and not yet acknowledged it:
 /// Redis's pending-entries summary of the workers' group, per consumer,
 /// whose names hold their process id.
-fn holds_a_task(url: &str, queue: &str, pid: u32) -> bool {
+fn holds_a_task(url: &str, queue: &str, tasks: usize, pid: u32) -> bool {
     let Ok(mut c) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
         return false;
     };
     let mark = format!("-{pid}-");
-    (0..40).any(|i| {
+    (0..tasks).any(|i| {
         let summary: redis::Value = redis::cmd("XPENDING")
             .arg(format!("{queue}:task:sq_{i}"))
             .arg("dorch-workers")

@@ -156,18 +156,17 @@ impl State {
         }
     }
 
-    /// Gives run `run_id` the DAG `make` returns for its tasks.
+    /// Gives run `run_id` the DAG `make` returns for its tasks; returns it.
     fn attach_dag(
         &mut self,
         run_id: &str,
         make: impl FnOnce(&RunTasks) -> Arc<StoredDag>,
-    ) -> Result<()> {
+    ) -> Result<Arc<StoredDag>> {
         let stored = self
             .runs
             .get_mut(run_id)
             .ok_or_else(|| Error::not_found(format!("run {run_id} not found")))?;
-        stored.dag = Some(make(&stored.tasks));
-        Ok(())
+        Ok(stored.dag.insert(make(&stored.tasks)).clone())
     }
 
     /// The newest run, whose task names the next run likely shares.
@@ -210,19 +209,16 @@ impl Backend for MemoryBackend {
             .filter(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(dag)))
             .map(|(_, stored)| stored.clone());
         if let Some(stored_dag) = known {
-            return st.attach_dag(run_id, |_| stored_dag);
+            return st.attach_dag(run_id, |_| stored_dag).map(drop);
         }
         let Some(numbered) = dag.as_numbered() else {
             drop(st);
             return self.save_dag(run_id, pipeline, dag.dag());
         };
-        let mut stored_dag = None;
-        st.attach_dag(run_id, |tasks| {
-            let d = Arc::new(StoredDag::from_numbered(numbered, tasks));
-            stored_dag = Some(d.clone());
-            d
+        let stored_dag = st.attach_dag(run_id, |tasks| {
+            Arc::new(StoredDag::from_numbered(numbered, tasks))
         })?;
-        st.last_shared_dag = stored_dag.map(|d| (Arc::downgrade(dag), d));
+        st.last_shared_dag = Some((Arc::downgrade(dag), stored_dag));
         Ok(())
     }
 
@@ -242,6 +238,7 @@ impl Backend for MemoryBackend {
         st.attach_dag(run_id, |tasks| {
             shared.unwrap_or_else(|| Arc::new(StoredDag::new(dag, tasks)))
         })
+        .map(drop)
     }
 
     fn get_run_dag(&self, run_id: &str) -> Result<Option<RunDag>> {

@@ -10,7 +10,7 @@ pub(crate) struct SharedContext<'a> {
     pub(crate) run_id: &'a str,
     /// Task numbers by name (of `names`).
     pub(crate) index: &'a super::TaskIndex,
-    /// One slot per task, filled once when the task succeeds with an output.
+    /// Each task's output, set once when the task succeeds with one.
     pub(crate) outputs: &'a super::outputs::Outputs,
     pub(crate) initial: &'a HashMap<String, Vec<u8>>,
     pub(crate) control: &'a RunControl,
